@@ -1,0 +1,41 @@
+# hmil-bench — `make demo` runs the whole benchmark on the simulated PANDA; `make test` runs the test suite.
+#
+# TORCH_SPEC picks the PyTorch build. Without an NVIDIA driver we default to the CPU wheel torch==2.13.0
+# (a bare `torch` would pull several GB of CUDA packages); with one, any torch>=2.4 from your index.
+# Override freely: make demo TORCH_SPEC='torch==2.5.1'.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo 'torch>=2.4' || echo 'torch==2.13.0')
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: install install-dev demo test lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+demo: install
+	$(BIN)/benchmark run --dataset panda-sim --models all --folds 5
+
+test: install-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(BIN)/ruff check benchmark baselines hmil studies tests
+
+clean:
+	rm -rf $(VENV) .benchmark-cache splits mlflow.db mlruns .pytest_cache

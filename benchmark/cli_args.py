@@ -1,0 +1,142 @@
+"""Argument parsers of the ``benchmark`` CLI (help texts and defaults live here, logic elsewhere)."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["build_parser"]
+
+_EPILOG = "Exit codes: 0 ok, 2 user error, 1 unexpected error (add --debug for the traceback)."
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+
+
+def _data_args(p: argparse.ArgumentParser, default: str | None = "panda-sim") -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", default=default, required=default is None,
+                   help="dataset name (see `benchmark datasets`; default: %(default)s)")
+    g.add_argument("--data-dir", default=None, help="root of your data (default: $BENCHMARK_DATA_DIR)")
+    g.add_argument("--labels", default=None, help="labels CSV (csv/bracs datasets; default under --data-dir)")
+    g.add_argument("--hierarchy", default=None, help="hierarchy TOML for the csv dataset")
+    g.add_argument("--features", default=None, help="feature directory (default: detected under --data-dir)")
+    g.add_argument("--scale", type=float, default=1.0, help="size multiplier for simulated datasets (default 1)")
+    g.add_argument("--data-seed", type=int, default=0, help="generator seed of simulated datasets (default 0)")
+    g.add_argument("--cache-dir", default=".benchmark-cache", help="generated data and packed caches")
+    g.add_argument("--preload-max-gb", type=float, default=8.0,
+                   help="preload features in RAM up to this size, else use the memory-mapped pack (default 8)")
+
+
+def _cv_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("splits")
+    g.add_argument("--folds", type=int, default=5, help="k for k-fold, or repetitions for --protocol mc (default 5)")
+    g.add_argument("--protocol", choices=("kfold", "mc"), default="kfold",
+                   help="kfold: stratified case-grouped k-fold (default); mc: Monte-Carlo 80/10/10 (HMIL paper)")
+    g.add_argument("--split-seed", type=int, default=0, help="seed of the fold assignment (default 0)")
+    g.add_argument("--splits-dir", default="splits", help="where split CSVs are saved and reused (default ./splits)")
+    g.add_argument("--new-splits", action="store_true",
+                   help="regenerate the split file and accept a digest differing from the recorded one")
+
+
+def _tracking_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("tracking")
+    g.add_argument("--tracking-uri", default=None,
+                   help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
+    g.add_argument("--experiment", default=None, help="MLflow experiment (default: the dataset name)")
+
+
+def build_parser(version: str) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    parser = argparse.ArgumentParser(
+        prog="benchmark",
+        description="hmil-bench: hierarchical MIL benchmark on identical folds, tracked in MLflow.",
+        epilog=_EPILOG,
+    )
+    parser.add_argument("--version", action="version", version=f"hmil-bench {version}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subs: dict[str, argparse.ArgumentParser] = {}
+
+    p = subs["run"] = sub.add_parser("run", help="train and test models on every fold, log to MLflow",
+                                     description="Train every model on identical folds and log to MLflow. "
+                                     "Re-running the same command resumes: finished folds are skipped.",
+                                     epilog=_EPILOG)
+    _data_args(p)
+    _cv_args(p)
+    _tracking_args(p)
+    g = p.add_argument_group("models and training")
+    g.add_argument("--models", default="all", help="comma-separated model names or 'all' (default: all)")
+    g.add_argument("--epochs", type=int, default=None, help="maximum epochs per fold (default 20)")
+    g.add_argument("--batch-size", type=int, default=None, help="bags per optimiser step (default 16)")
+    g.add_argument("--lr", type=float, default=None, help="learning rate (default: the model's)")
+    g.add_argument("--max-instances", type=int, default=None, help="training-time cap on instances per bag")
+    g.add_argument("--device", default=None, help="auto (default), cpu or cuda[:i]")
+    g.add_argument("--seed", type=int, default=0, help="run seed; fold seeds derive from it (default 0)")
+    g.add_argument("--fold", type=int, action="append", default=None, help="run only this fold (repeatable)")
+    g.add_argument("--splits", default=None, help="use this split CSV instead of the generated one")
+    g.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override any config field, e.g. --set train.patience=10 --set model.dropout=0")
+    g.add_argument("--no-compare", action="store_true", help="do not print the comparison table at the end")
+    _common(p)
+
+    p = subs["compare"] = sub.add_parser("compare", help="methods × metrics table from MLflow",
+                                         description="Mean ± std over folds per method from MLflow, best in bold, "
+                                         "Wilcoxon signed-rank p-value vs the best method.", epilog=_EPILOG)
+    p.add_argument("--dataset", default="panda-sim", help="dataset (= experiment name unless --experiment)")
+    _tracking_args(p)
+    p.add_argument("--level", choices=("fine", "coarse", "coarse_head"), default="fine", help="label level")
+    p.add_argument("--format", choices=("table", "md", "latex", "csv", "json"), default="table")
+    p.add_argument("--output", default=None, help="write the table to this file instead of stdout")
+    p.add_argument("--plot", default=None, help="save a figure of the main metrics (png/pdf/svg)")
+    p.add_argument("--per-class", action="store_true", help="per-class metrics instead of overall ones")
+    p.add_argument("--methods", default=None, help="comma-separated subset of methods")
+    p.add_argument("--split-digest", default=None, help="select runs on this split digest (prefix ok)")
+    p.add_argument("--primary", default="auc", help="metric used for the paired test vs the best (default auc)")
+    _common(p)
+
+    p = subs["datasets"] = sub.add_parser("datasets", help="list datasets with sizes and hierarchies")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    _common(p)
+    p = subs["models"] = sub.add_parser("models", help="list registered models")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    _common(p)
+
+    p = subs["splits"] = sub.add_parser("splits", help="make or show the split file of a dataset")
+    ssub = p.add_subparsers(dest="action", metavar="ACTION")
+    for name, text in (("make", "create (or verify) the split file"), ("show", "class counts per fold and role")):
+        q = ssub.add_parser(name, help=text, description=text, epilog=_EPILOG)
+        _data_args(q)
+        _cv_args(q)
+        q.add_argument("--format", choices=("table", "json"), default="table")
+        _common(q)
+    p.set_defaults(action=None)
+
+    p = subs["data"] = sub.add_parser("data", help="validate or pack a dataset's feature files")
+    dsub = p.add_subparsers(dest="action", metavar="ACTION")
+    q = dsub.add_parser("check", help="validate every slide; class counts and bag sizes",
+                        description="Validate every slide (missing/extra files, dims, NaN/Inf, empty bags, labels, "
+                        "duplicate ids) and print class counts per level and bag-size statistics.", epilog=_EPILOG)
+    _data_args(q, default=None)
+    q.add_argument("--format", choices=("table", "json"), default="table")
+    _common(q)
+    q = dsub.add_parser("pack", help="build the packed memory-mapped feature cache",
+                        description="Read every feature file once into a packed memory-mapped cache with an index; "
+                        "rebuilt automatically when sources change.", epilog=_EPILOG)
+    _data_args(q, default=None)
+    q.add_argument("--force", action="store_true", help="rebuild even if the cache is up to date")
+    _common(q)
+    p.set_defaults(action=None)
+
+    p = subs["perf"] = sub.add_parser("perf", help="training/evaluation throughput: batched vs reference-style loop",
+                                      description="Slides/s and peak RAM per model for our batched, preloaded path "
+                                      "and a reference-style loop (batch 1, features re-read from per-slide files "
+                                      "every epoch) on the same data.", epilog=_EPILOG)
+    _data_args(p)
+    p.add_argument("--models", default="abmil,meanpool", help="comma-separated models or 'all'")
+    p.add_argument("--epochs", type=int, default=2, help="timed epochs per path (default 2)")
+    p.add_argument("--batch-size", type=int, default=16, help="batch size of the batched path (default 16)")
+    p.add_argument("--slides", type=int, default=None, help="use only the first N slides")
+    p.add_argument("--device", default="auto", help="auto (default), cpu or cuda[:i]")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    _common(p)
+    return parser, subs

@@ -1,0 +1,250 @@
+"""Handlers of the ``benchmark`` subcommands: parse options into configs, call the library, render with rich."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from benchmark.config import CVConfig, DataConfig, parse_set_options
+from benchmark.errors import BenchmarkError
+
+__all__ = [
+    "cmd_compare",
+    "cmd_data_check",
+    "cmd_data_pack",
+    "cmd_datasets",
+    "cmd_models",
+    "cmd_perf",
+    "cmd_run",
+    "cmd_splits_make",
+    "cmd_splits_show",
+]
+
+console = Console()
+
+
+def data_config(args: argparse.Namespace) -> DataConfig:
+    return DataConfig(
+        name=args.dataset,
+        data_dir=args.data_dir or os.environ.get("BENCHMARK_DATA_DIR"),
+        labels=args.labels,
+        hierarchy=args.hierarchy,
+        features=args.features,
+        scale=args.scale,
+        seed=args.data_seed,
+        cache_dir=args.cache_dir,
+        preload_max_gb=args.preload_max_gb,
+    )
+
+
+def cv_config(args: argparse.Namespace) -> CVConfig:
+    if args.protocol == "mc":  # the paper's 80/10/10 Monte-Carlo splits
+        return CVConfig(protocol="mc", n_folds=args.folds, val_fraction=0.1, test_fraction=0.1, seed=args.split_seed)
+    return CVConfig(protocol="kfold", n_folds=args.folds, seed=args.split_seed)
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        console.print(f"wrote {output}")
+    else:
+        print(text)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from benchmark.cli_progress import RichObserver
+    from benchmark.runner import RunRequest, run_benchmark
+
+    sets = parse_set_options(args.set)
+    train = dict(sets.get("train", {}))
+    for option, key in (("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr"),
+                        ("max_instances", "max_instances"), ("device", "device")):
+        if getattr(args, option) is not None:
+            train[key] = str(getattr(args, option))
+    if sets.get("data") or sets.get("cv") or sets.get("loss"):
+        raise BenchmarkError("--set supports model.* and train.*; data and cv have their own options (see --help).")
+    request = RunRequest(
+        models=[m.strip() for m in args.models.split(",") if m.strip()],
+        data=data_config(args),
+        cv=cv_config(args),
+        seed=args.seed,
+        train_overrides=train,
+        model_overrides=sets.get("model", {}),
+        tracking_uri=args.tracking_uri,
+        experiment=args.experiment,
+        splits_root=args.splits_dir,
+        splits_file=args.splits,
+        new_splits=args.new_splits,
+        folds=args.fold,
+    )
+    with RichObserver(console) as observer:
+        summary = run_benchmark(request, observer)
+    console.print(f"[bold]MLflow[/bold] {summary.tracking_uri}  experiment [bold]{summary.experiment}[/bold]  "
+                  f"splits {summary.split_file} (sha256 {summary.split_digest[:12]}…)")
+    for model, skipped in summary.skipped.items():
+        if skipped:
+            console.print(f"{model}: skipped finished fold(s) {skipped}")
+    if not args.no_compare:
+        from benchmark.compare import compare
+
+        result = compare(summary.tracking_uri, summary.experiment, methods=list(summary.parents),
+                         split_digest=summary.split_digest)
+        console.print(result.to_rich_table())
+    console.print("Browse the runs: [bold]mlflow ui --backend-store-uri " + summary.tracking_uri + "[/bold]")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from benchmark.compare import compare, plot_comparison
+    from benchmark.tracking import configure
+
+    uri = configure(args.tracking_uri)
+    result = compare(
+        uri,
+        args.experiment or args.dataset,
+        level=args.level,
+        per_class=args.per_class,
+        methods=[m.strip() for m in args.methods.split(",")] if args.methods else None,
+        split_digest=args.split_digest,
+        primary=args.primary,
+    )
+    if args.format == "table":
+        if args.output:
+            _emit(result.to_markdown(), args.output)
+        else:
+            console.print(result.to_rich_table())
+    else:
+        render = {"md": result.to_markdown, "latex": result.to_latex, "csv": result.to_csv, "json": result.to_json}
+        _emit(render[args.format](), args.output)
+    if args.plot:
+        plot_comparison(result, args.plot)
+        console.print(f"wrote {args.plot}", highlight=False) if args.format == "table" else None
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from benchmark.data.registry import DATASETS, ensure_registered
+
+    ensure_registered()
+    rows = []
+    for entry in DATASETS:
+        info = entry.meta["info"]
+        rows.append({
+            "name": entry.name,
+            "description": info.description,
+            "size": info.size,
+            "hierarchy": info.hierarchy.describe() if info.hierarchy else "from your hierarchy TOML",
+            "needs_data_dir": info.needs_data_dir,
+        })
+    if args.format == "json":
+        print(json.dumps(rows, indent=1))
+        return 0
+    table = Table(title="datasets")
+    for col in ("name", "description", "size", "hierarchy (coarse{fine})"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["name"], r["description"], r["size"], r["hierarchy"])
+    console.print(table)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from benchmark.models import MODELS, ensure_registered
+
+    ensure_registered()
+    rows = [{"name": e.name, "description": e.meta["description"],
+             "defaults": dataclasses.asdict(e.meta["config"]()),
+             "loss": [t.name for t in e.meta["loss"]]} for e in MODELS]
+    if args.format == "json":
+        print(json.dumps(rows, indent=1))
+        return 0
+    table = Table(title="models")
+    for col in ("name", "description", "hyperparameters (defaults)", "loss terms"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["name"], r["description"], ", ".join(f"{k}={v}" for k, v in r["defaults"].items()),
+                      " + ".join(r["loss"]))
+    console.print(table)
+    return 0
+
+
+def _splits(args: argparse.Namespace):
+    from benchmark.data import load_dataset
+    from benchmark.splits import default_split_path, get_or_create_splits
+
+    bags = load_dataset(data_config(args))
+    cv = cv_config(args)
+    if args.new_splits:
+        default_split_path(Path(args.splits_dir), bags.name, cv).unlink(missing_ok=True)
+    splits, path, digest = get_or_create_splits(Path(args.splits_dir), bags.name, bags.table(), cv)
+    return bags, splits, path, digest
+
+
+def cmd_splits_make(args: argparse.Namespace) -> int:
+    bags, splits, path, digest = _splits(args)
+    if args.format == "json":
+        print(json.dumps({"path": str(path), "sha256": digest, "slides": len(splits)}))
+    else:
+        console.print(f"{path}  sha256 {digest}  ({len(splits)} slides, {args.folds} folds, {args.protocol})")
+    return 0
+
+
+def cmd_splits_show(args: argparse.Namespace) -> int:
+    from benchmark.splits import describe_splits
+
+    bags, splits, path, digest = _splits(args)
+    counts = describe_splits(splits, bags.table())
+    if args.format == "json":
+        print(counts.to_json(orient="records"))
+        return 0
+    console.print(f"{path}  sha256 {digest}")
+    table = Table()
+    for col in counts.reset_index().columns:
+        table.add_column(str(col), justify="right")
+    for row in counts.reset_index().itertuples(index=False):
+        table.add_row(*[str(v) for v in row])
+    console.print(table)
+    return 0
+
+
+def cmd_data_check(args: argparse.Namespace) -> int:
+    from benchmark.cli_render import render_check
+    from benchmark.data.check import check_dataset
+
+    report = check_dataset(data_config(args))
+    if args.format == "json":
+        print(json.dumps(report.to_dict(), indent=1, default=str))
+    else:
+        render_check(console, report)
+    if not report.ok:
+        raise BenchmarkError(f"dataset {args.dataset}: {len(report.problems)} problem(s); first: {report.problems[0]}")
+    return 0
+
+
+def cmd_data_pack(args: argparse.Namespace) -> int:
+    from benchmark.data.pack import pack_dataset
+
+    path = pack_dataset(data_config(args), force=args.force)
+    console.print(f"packed cache: {path}")
+    return 0
+
+
+def cmd_perf(args: argparse.Namespace) -> int:
+    from benchmark.cli_render import render_perf
+    from benchmark.perf import run_perf
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    rows = run_perf(data_config(args), models, epochs=args.epochs, batch_size=args.batch_size,
+                    max_slides=args.slides, device=args.device)
+    if args.format == "json":
+        print(json.dumps(rows, indent=1))
+    else:
+        render_perf(console, rows)
+    return 0

@@ -1,0 +1,174 @@
+"""In-memory (or memory-mapped) bag collections and the pad-and-mask batcher.
+
+All instance features of a dataset live in one packed array ``features`` (T, D) with per-slide
+``offsets`` (S + 1,), so bag i is ``features[offsets[i]:offsets[i + 1]]``. Files are read once
+(preload or memory-mapped pack cache); training never touches the source files again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from benchmark.errors import DataError
+from benchmark.hierarchy import Hierarchy
+
+__all__ = ["BagCollection", "PaddedBatch", "pad_batch"]
+
+
+@dataclass
+class BagCollection:
+    """A labelled set of bags.
+
+    Attributes:
+        name: dataset name (registry key).
+        slide_ids: (S,) unique slide identifiers.
+        case_ids: (S,) patient/case identifiers (equal to slide ids when unknown).
+        fine_labels: (S,) int64 fine label indices into ``hierarchy.fine``.
+        features: (T, D) float32/float16 array, possibly a read-only memmap.
+        offsets: (S + 1,) int64, bag i spans rows offsets[i]:offsets[i+1].
+        hierarchy: the fine → coarse tree.
+        sites: (S,) acquisition site/provider, or None.
+        fingerprint: content digest of labels + features (identifies the data in MLflow).
+        info: free-form provenance (generator parameters, source layout...), logged as params.
+    """
+
+    name: str
+    slide_ids: list[str]
+    case_ids: list[str]
+    fine_labels: np.ndarray
+    features: np.ndarray
+    offsets: np.ndarray
+    hierarchy: Hierarchy
+    sites: list[str] | None = None
+    fingerprint: str = ""
+    info: dict | None = None
+
+    def __post_init__(self) -> None:
+        s = len(self.slide_ids)
+        self.fine_labels = np.asarray(self.fine_labels, dtype=np.int64)
+        self.offsets = np.asarray(self.offsets, dtype=np.int64)
+        if len(self.case_ids) != s or self.fine_labels.shape != (s,) or self.offsets.shape != (s + 1,):
+            raise DataError(f"dataset {self.name}: inconsistent table sizes (slides={s}).")
+        if len(set(self.slide_ids)) != s:
+            raise DataError(f"dataset {self.name}: duplicate slide ids.")
+        if s and (self.fine_labels.min() < 0 or self.fine_labels.max() >= self.hierarchy.n_fine):
+            raise DataError(f"dataset {self.name}: fine label index outside the hierarchy.")
+        if np.any(np.diff(self.offsets) <= 0):
+            raise DataError(f"dataset {self.name}: empty bag(s) present; every bag needs ≥ 1 instance.")
+
+    # ------------------------------------------------------------------ views
+    def __len__(self) -> int:
+        return len(self.slide_ids)
+
+    @property
+    def dim(self) -> int:
+        return int(self.features.shape[1])
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @property
+    def coarse_labels(self) -> np.ndarray:
+        return self.hierarchy.coarse_of(self.fine_labels)
+
+    def bag(self, i: int) -> np.ndarray:
+        """Features of bag i, (N_i, D)."""
+        return self.features[self.offsets[i] : self.offsets[i + 1]]
+
+    def table(self) -> pd.DataFrame:
+        """One row per slide: slide_id, case_id, fine/coarse label (index and name), site, n_instances."""
+        h = self.hierarchy
+        coarse = self.coarse_labels
+        return pd.DataFrame(
+            {
+                "slide_id": self.slide_ids,
+                "case_id": self.case_ids,
+                "fine_label": self.fine_labels,
+                "fine_name": [h.fine[i] for i in self.fine_labels],
+                "coarse_label": coarse,
+                "coarse_name": [h.coarse[i] for i in coarse],
+                "site": self.sites if self.sites is not None else [""] * len(self),
+                "n_instances": self.lengths,
+            }
+        )
+
+
+@dataclass
+class PaddedBatch:
+    """A batch of padded bags.
+
+    Attributes:
+        x: (B, N_max, D) float32 features, zeros at padded positions.
+        mask: (B, N_max) bool, True on real instances.
+        fine: (B,) int64 fine labels.
+        coarse: (B,) int64 coarse labels.
+        index: (B,) int64 positions of these bags in the collection.
+    """
+
+    x: torch.Tensor
+    mask: torch.Tensor
+    fine: torch.Tensor
+    coarse: torch.Tensor
+    index: torch.Tensor
+
+    def to(self, device: torch.device) -> PaddedBatch:
+        nb = device.type == "cuda"
+        return PaddedBatch(
+            self.x.to(device, non_blocking=nb),
+            self.mask.to(device, non_blocking=nb),
+            self.fine.to(device, non_blocking=nb),
+            self.coarse.to(device, non_blocking=nb),
+            self.index,
+        )
+
+
+def pad_batch(
+    bags: BagCollection,
+    index: Sequence[int] | np.ndarray,
+    *,
+    max_instances: int | None = None,
+    rng: np.random.Generator | None = None,
+) -> PaddedBatch:
+    """Gather bags ``index`` into one padded batch.
+
+    Args:
+        bags: the collection.
+        index: positions of the bags to batch.
+        max_instances: training-time cap; bags longer than this are replaced by a random subset
+            (without replacement, original order kept). None = full bags (always used for evaluation).
+        rng: generator for the subset; required when ``max_instances`` is set.
+    """
+    index = np.asarray(index, dtype=np.int64)
+    rows: list[np.ndarray] = []
+    for i in index:
+        start, stop = int(bags.offsets[i]), int(bags.offsets[i + 1])
+        n = stop - start
+        if max_instances is not None and n > max_instances:
+            if rng is None:
+                raise ValueError("pad_batch: rng is required with max_instances")
+            rows.append(start + np.sort(rng.choice(n, size=max_instances, replace=False)))
+        else:
+            rows.append(np.arange(start, stop))
+    n_max = max(len(r) for r in rows)
+    x = np.zeros((len(index), n_max, bags.dim), dtype=np.float32)
+    mask = np.zeros((len(index), n_max), dtype=bool)
+    for b, r in enumerate(rows):
+        if len(r) and r[-1] - r[0] + 1 == len(r):  # contiguous: one slice copy, no fancy indexing
+            x[b, : len(r)] = bags.features[r[0] : r[-1] + 1]
+        else:
+            x[b, : len(r)] = bags.features[r]
+        mask[b, : len(r)] = True
+    fine = bags.fine_labels[index]
+    return PaddedBatch(
+        x=torch.from_numpy(x),
+        mask=torch.from_numpy(mask),
+        fine=torch.from_numpy(fine.copy()),
+        coarse=torch.from_numpy(bags.hierarchy.coarse_of(fine)),
+        index=torch.from_numpy(index.copy()),
+    )

@@ -1,0 +1,82 @@
+"""The model registry: ``@register_model("abmil", config=ABMILConfig)`` on a `MILModel` subclass.
+
+Each model declares a frozen config dataclass (its hyperparameters, keyword-only), its loss terms
+(weights and schedules applied by the harness in `benchmark.losses`) and optional training
+defaults that differ from the harness defaults (e.g. HMIL's lr 1e-4, 64 bags per step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from benchmark.config import LossTerm, apply_overrides
+from benchmark.contract import MILModel
+from benchmark.errors import ConfigError
+from benchmark.hierarchy import Hierarchy
+from benchmark.registry import Registry
+
+__all__ = ["MODELS", "build_model", "ensure_registered", "model_defaults", "register_model", "resolve_model_params"]
+
+MODELS: Registry[type[MILModel]] = Registry("model", "--models")
+
+# Modules whose import registers models; explicit so a test can check that each registers something.
+MODEL_MODULES = ("baselines.abmil", "baselines.pooling")
+
+
+def register_model(
+    name: str,
+    *,
+    config: type,
+    description: str,
+    loss: tuple[LossTerm, ...] = (LossTerm("fine_ce"),),
+    train_defaults: Mapping[str, Any] | None = None,
+) -> Callable[[type[MILModel]], type[MILModel]]:
+    """Register a model class.
+
+    Args:
+        name: command-line name (lowercase, hyphenated).
+        config: frozen dataclass of hyperparameters; the model is built as ``cls(cfg, in_dim=, hierarchy=)``.
+        description: one line for ``benchmark models``.
+        loss: default loss terms; ``fine_ce`` (and ``coarse_ce``) are computed by the harness, any
+            other name must appear in the model's ``aux_losses``.
+        train_defaults: `TrainConfig` fields this model overrides by default (recorded in the run).
+    """
+    if not dataclasses.is_dataclass(config):
+        raise TypeError(f"model {name}: config must be a dataclass")
+    return MODELS.register(
+        name, config=config, description=description, loss=tuple(loss), train_defaults=dict(train_defaults or {})
+    )
+
+
+def ensure_registered() -> None:
+    for module in MODEL_MODULES:
+        importlib.import_module(module)
+
+
+def model_defaults(name: str) -> dict[str, Any]:
+    ensure_registered()
+    return dict(MODELS.entry(name).meta)
+
+
+def resolve_model_params(name: str, overrides: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Default hyperparameters of ``name`` with string overrides cast to the field types."""
+    ensure_registered()
+    cfg_cls = MODELS.entry(name).meta["config"]
+    cfg = apply_overrides(cfg_cls(), overrides or {}, section="model")
+    return dataclasses.asdict(cfg)
+
+
+def build_model(name: str, params: Mapping[str, Any], *, in_dim: int, hierarchy: Hierarchy) -> MILModel:
+    """Instantiate a fresh model from its registry name and resolved hyperparameters."""
+    ensure_registered()
+    entry = MODELS.entry(name)
+    cfg_cls = entry.meta["config"]
+    known = {f.name for f in dataclasses.fields(cfg_cls)}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ConfigError(f"model {name}: unknown hyperparameter(s) {unknown}; valid: {sorted(known)}.")
+    cfg = cfg_cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in params.items()})
+    return entry.obj(cfg, in_dim=in_dim, hierarchy=hierarchy)

@@ -1,0 +1,270 @@
+"""``benchmark run``: dataset → identical hashed folds → every model × fold → MLflow, resumable.
+
+Re-running the same command skips folds whose child run FINISHED under the same config hash and
+split digest. A crash leaves the unfinished child FAILED (Ctrl-C: KILLED); a SIGKILLed child is
+left RUNNING by necessity and is marked KILLED by the next run before its fold is redone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mlflow
+from mlflow.entities import RunStatus
+from mlflow.tracking import MlflowClient
+
+from benchmark import __version__
+from benchmark.config import CVConfig, DataConfig, LossTerm, RunConfig, TrainConfig, apply_overrides, config_hash
+from benchmark.data import BagCollection, load_dataset
+from benchmark.errors import ConfigError
+from benchmark.fold_logging import log_fold_outcome, log_fold_setup
+from benchmark.models import MODELS, ensure_registered, model_defaults, resolve_model_params
+from benchmark.splits import fold_indices, get_or_create_splits, load_splits, split_digest, validate_splits
+from benchmark.tracking import (
+    aggregate_folds,
+    check_split_digest,
+    configure,
+    ensure_experiment,
+    find_parent,
+    finished_folds,
+    git_commit,
+    log_metrics,
+    log_params,
+    mark_stale_children,
+    results_json,
+)
+from benchmark.train import FoldOutcome, fold_seed, train_fold
+
+__all__ = ["RunObserver", "RunRequest", "RunSummary", "resolve_run_config", "run_benchmark"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What ``benchmark run`` was asked to do.
+
+    Attributes:
+        models: registry names, or ["all"].
+        data, cv: dataset and split protocol.
+        seed: run seed (fold seeds derive from it).
+        train_overrides, model_overrides: ``--set`` values as strings (cast per field).
+        tracking_uri, experiment: MLflow store and experiment (default: the dataset name).
+        splits_root: where split files live; splits_file: an explicit split file.
+        new_splits: regenerate the default split file / accept a digest differing from the recorded one.
+        folds: run only these fold indices (default all).
+    """
+
+    models: Sequence[str]
+    data: DataConfig = field(default_factory=DataConfig)
+    cv: CVConfig = field(default_factory=CVConfig)
+    seed: int = 0
+    train_overrides: Mapping[str, str] = field(default_factory=dict)
+    model_overrides: Mapping[str, str] = field(default_factory=dict)
+    tracking_uri: str | None = None
+    experiment: str | None = None
+    splits_root: str = "splits"
+    splits_file: str | None = None
+    new_splits: bool = False
+    folds: Sequence[int] | None = None
+
+
+class RunObserver:
+    """Progress hooks (the CLI renders them with rich; the library only logs)."""
+
+    def on_model_start(self, model: str, folds: Sequence[int], done: Sequence[int], epochs: int) -> None: ...
+    def on_fold_start(self, model: str, fold: int) -> None: ...
+    def on_epoch(self, model: str, fold: int, epoch: int, record: Mapping[str, float]) -> None: ...
+    def on_fold_end(self, model: str, fold: int, outcome: FoldOutcome) -> None: ...
+    def on_model_end(self, model: str, aggregated: Mapping[str, Mapping[str, object]]) -> None: ...
+
+
+@dataclass
+class RunSummary:
+    tracking_uri: str
+    experiment: str
+    split_file: str
+    split_digest: str
+    parents: dict[str, str] = field(default_factory=dict)  # model → parent run id
+    skipped: dict[str, list[int]] = field(default_factory=dict)  # model → folds skipped (already finished)
+
+
+def expand_models(names: Sequence[str]) -> list[str]:
+    ensure_registered()
+    if list(names) == ["all"]:
+        return MODELS.names()
+    for name in names:
+        MODELS.entry(name)  # raises with valid names and the closest match
+    return list(dict.fromkeys(names))
+
+
+def resolve_run_config(
+    model: str,
+    *,
+    data: DataConfig,
+    cv: CVConfig,
+    seed: int,
+    train_overrides: Mapping[str, str],
+    model_overrides: Mapping[str, str],
+) -> RunConfig:
+    """Harness defaults < the model's own training defaults < user overrides."""
+    meta = model_defaults(model)
+    train = dataclasses.replace(TrainConfig(), **meta["train_defaults"])
+    train = apply_overrides(train, train_overrides, section="train")
+    params = resolve_model_params(model, model_overrides)
+    loss: tuple[LossTerm, ...] = meta["loss"]
+    return RunConfig(model=model, model_params=params, loss=loss, data=data, train=train, cv=cv, seed=seed)
+
+
+def _splits_for(request: RunRequest, bags: BagCollection):
+    table = bags.table()
+    if request.splits_file:
+        path = Path(request.splits_file)
+        splits = load_splits(path)
+        validate_splits(splits, table, request.cv.protocol, source=str(path))
+        return splits, path, split_digest(path)
+    root = Path(request.splits_root)
+    if request.new_splits:
+        from benchmark.splits import default_split_path
+
+        stale = default_split_path(root, bags.name, request.cv)
+        stale.unlink(missing_ok=True)
+    return get_or_create_splits(root, bags.name, table, request.cv)
+
+
+def run_benchmark(request: RunRequest, observer: RunObserver | None = None) -> RunSummary:
+    """Run every requested model on every fold (skipping finished ones) and aggregate in MLflow."""
+    observer = observer or RunObserver()
+    models = expand_models(request.models)
+    if len(models) > 1 and request.model_overrides:
+        raise ConfigError("--set model.* applies to one model; run models separately to override their parameters.")
+    configs = {
+        m: resolve_run_config(
+            m, data=request.data, cv=request.cv, seed=request.seed,
+            train_overrides=request.train_overrides, model_overrides=request.model_overrides,
+        )
+        for m in models
+    }  # resolve (and validate) every config before any expensive work
+    bags = load_dataset(request.data)
+    splits, split_path, digest = _splits_for(request, bags)
+    folds = list(range(request.cv.n_folds)) if request.folds is None else list(request.folds)
+    bad = [f for f in folds if not 0 <= f < request.cv.n_folds]
+    if bad:
+        raise ConfigError(f"--fold {bad} out of range 0..{request.cv.n_folds - 1}.")
+    uri = configure(request.tracking_uri)
+    client = MlflowClient()
+    experiment = request.experiment or bags.name
+    exp_id = ensure_experiment(client, experiment)
+    check_split_digest(client, exp_id, str(split_path), digest, accept_new=request.new_splits)
+    summary = RunSummary(uri, experiment, str(split_path), digest)
+    parts = {f: fold_indices(splits, bags.table(), f) for f in folds}
+    for model in models:
+        parent_id, skipped = _run_model(client, exp_id, configs[model], bags, splits, split_path, digest, folds, parts,
+                                        observer)
+        summary.parents[model] = parent_id
+        summary.skipped[model] = skipped
+    return summary
+
+
+def _run_model(client, exp_id, config: RunConfig, bags, splits, split_path, digest, folds, parts, observer):
+    chash = config_hash(config)
+    ident = {
+        "benchmark.method": config.model,
+        "benchmark.dataset": bags.name,
+        "benchmark.config_hash": chash,
+        "benchmark.split_digest": digest,
+    }
+    parent = find_parent(client, exp_id, ident)
+    if parent is None:
+        tags = {
+            **ident,
+            "benchmark.role": "parent",
+            "benchmark.split_file": str(split_path),
+            "benchmark.n_folds": str(config.cv.n_folds),
+            "benchmark.protocol": config.cv.protocol,
+            "benchmark.version": __version__,
+            "benchmark.data_fingerprint": bags.fingerprint,
+        }
+        commit = git_commit()
+        if commit:
+            tags["benchmark.git_commit"] = commit
+        parent = client.create_run(exp_id, tags=tags, run_name=f"{config.model}-{chash[:8]}")
+        log_params(client, parent.info.run_id, _params(config, bags))
+        client.log_dict(parent.info.run_id, config.to_dict(), "config.json")
+    else:
+        client.update_run(parent.info.run_id, status="RUNNING")
+    parent_id = parent.info.run_id
+    killed = mark_stale_children(client, exp_id, parent_id)
+    if killed:
+        log.warning("%s: %d child run(s) left RUNNING by a dead process were marked KILLED", config.model, killed)
+    done = finished_folds(client, exp_id, parent_id)
+    skipped = sorted(f for f in folds if f in done)
+    observer.on_model_start(config.model, folds, skipped, config.train.epochs)
+    try:
+        for fold in folds:
+            if fold in done:
+                continue
+            done[fold] = _run_fold(client, exp_id, parent_id, config, ident, bags, splits, split_path, fold,
+                                   parts[fold], observer)
+    except BaseException as exc:
+        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        client.set_terminated(parent_id, status)
+        raise
+    aggregated = aggregate_folds({f: done[f] for f in sorted(done)})
+    client.log_text(parent_id, results_json(aggregated), "results.json")
+    flat = {f"{k}.mean": v["mean"] for k, v in aggregated.items()}
+    flat.update({f"{k}.std": v["std"] for k, v in aggregated.items()})
+    log_metrics(client, parent_id, flat)
+    client.log_table(parent_id, _summary_table(aggregated), "summary.json")
+    complete = all(f in done for f in range(config.cv.n_folds))
+    client.set_tag(parent_id, "benchmark.folds_finished", str(len(done)))
+    # A parent is FINISHED only when every fold of the protocol has a FINISHED child.
+    client.set_terminated(parent_id, "FINISHED" if complete else RunStatus.to_string(RunStatus.SCHEDULED))
+    observer.on_model_end(config.model, aggregated)
+    return parent_id, skipped
+
+
+def _params(config: RunConfig, bags: BagCollection) -> dict[str, object]:
+    from benchmark.config import flatten
+
+    params: dict[str, object] = dict(flatten(config))
+    params.update({"data.n_slides": len(bags), "data.dim": bags.dim, "data.fingerprint": bags.fingerprint,
+                   "data.hierarchy": bags.hierarchy.describe()})
+    for k, v in (bags.info or {}).items():
+        params[f"data.info.{k}"] = v
+    return params
+
+
+def _summary_table(aggregated: Mapping[str, Mapping[str, object]]):
+    import pandas as pd
+
+    rows = [{"metric": k, "mean": v["mean"], "std": v["std"], "n": v["n"]} for k, v in aggregated.items()
+            if k.count(".") == 2]  # overall metrics only (per-class rows live in the fold tables)
+    return pd.DataFrame(rows)
+
+
+def _run_fold(client, exp_id, parent_id, config, ident, bags, splits, split_path, fold, parts, observer):
+    seed = fold_seed(config.seed, fold)
+    tags = {**ident, "benchmark.role": "fold", "benchmark.fold": str(fold), "mlflow.parentRunId": parent_id}
+    run = client.create_run(exp_id, tags=tags, run_name=f"{config.model}-fold{fold}")
+    run_id = run.info.run_id
+    observer.on_fold_start(config.model, fold)
+    try:
+        log_fold_setup(client, run_id, config, bags, splits, split_path, fold, seed, parts)
+
+        def on_epoch(epoch: int, record: Mapping[str, float]) -> None:
+            log_metrics(client, run_id, record, step=epoch)
+            observer.on_epoch(config.model, fold, epoch, record)
+
+        outcome = train_fold(config, bags, parts, seed=seed, on_epoch=on_epoch)
+        log_fold_outcome(client, run_id, config, bags, outcome)
+    except BaseException as exc:
+        client.set_terminated(run_id, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        raise
+    client.set_terminated(run_id, "FINISHED")
+    observer.on_fold_end(config.model, fold, outcome)
+    return client.get_run(run_id)

@@ -1,0 +1,259 @@
+"""Model-agnostic training of one fold: padded batches, AdamW, early stopping, validation-only selection.
+
+The trainer knows no model: it calls the contract ``forward(x, mask, targets)``, composes the loss
+with `benchmark.losses.compose_loss` and selects the checkpoint on a validation metric (ties broken
+by the lower validation fine cross-entropy). The test part is evaluated exactly once, after selection.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from benchmark.config import RunConfig
+from benchmark.contract import MILModel, Targets
+from benchmark.data.bags import BagCollection, pad_batch
+from benchmark.errors import ConfigError
+from benchmark.losses import compose_loss
+from benchmark.memory import PeakMemory
+from benchmark.metrics import EvaluationResult, evaluate
+from benchmark.models import build_model
+
+__all__ = ["FoldOutcome", "Predictions", "fold_seed", "predict", "resolve_device", "seed_everything", "train_fold"]
+
+log = logging.getLogger(__name__)
+
+# Upper bound on padded floats per evaluation batch (B · N_max · D), so that huge bags are evaluated
+# alone instead of exhausting memory. 2^26 floats = 256 MiB in fp32.
+_EVAL_MAX_ELEMENTS = 1 << 26
+
+
+def fold_seed(run_seed: int, fold: int) -> int:
+    """Fold seed derived from the run seed with `numpy.random.SeedSequence.spawn` (stable, independent)."""
+    child = np.random.SeedSequence(run_seed).spawn(fold + 1)[fold]
+    return int(child.generate_state(1, dtype=np.uint32)[0])
+
+
+def seed_everything(seed: int) -> None:
+    """Seed the global RNGs once per fold, right before building a fresh model (harness only)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device={name!r} but CUDA is not available here; use --device cpu or auto.")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"train.device={name!r} is not a device; use auto, cpu or cuda[:i].") from None
+
+
+def _autocast(device: torch.device, amp: bool):
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+@dataclass
+class Predictions:
+    """Model outputs on a set of slides.
+
+    Attributes:
+        index: (n,) positions in the collection.
+        fine_probs: (n, K_f) softmax of the fine logits.
+        coarse_head_probs: (n, K_c) softmax of the model's own coarse head, or None.
+        fine_ce: mean fine cross-entropy over the n slides.
+    """
+
+    index: np.ndarray
+    fine_probs: np.ndarray
+    coarse_head_probs: np.ndarray | None
+    fine_ce: float
+
+
+def _eval_batches(bags: BagCollection, index: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Length-sorted batches bounded by bag count and padded size (less padding, bounded memory)."""
+    order = index[np.argsort(bags.lengths[index], kind="stable")]
+    batches, current, current_max = [], [], 0
+    for i in order:
+        n = int(bags.lengths[i])
+        new_max = max(current_max, n)
+        if current and (len(current) >= batch_size or (len(current) + 1) * new_max * bags.dim > _EVAL_MAX_ELEMENTS):
+            batches.append(np.asarray(current))
+            current, new_max = [], n
+        current.append(i)
+        current_max = new_max
+    if current:
+        batches.append(np.asarray(current))
+    return batches
+
+
+@torch.no_grad()
+def predict(
+    model: MILModel, bags: BagCollection, index: np.ndarray, *, batch_size: int, device: torch.device, amp: bool
+) -> Predictions:
+    """Evaluate on full bags (no instance cap), returning probabilities in the order of ``index``."""
+    model.eval()
+    index = np.asarray(index, dtype=np.int64)
+    fine_rows, coarse_rows, seen, ce_sum = [], [], [], 0.0
+    for chunk in _eval_batches(bags, index, batch_size):
+        batch = pad_batch(bags, chunk).to(device)
+        with _autocast(device, amp):
+            out = model(batch.x, batch.mask)
+        logits = out.logits.float()
+        ce_sum += float(F.cross_entropy(logits, batch.fine, reduction="sum"))
+        fine_rows.append(torch.softmax(logits, -1).cpu().numpy())
+        if out.coarse_logits is not None:
+            coarse_rows.append(torch.softmax(out.coarse_logits.float(), -1).cpu().numpy())
+        seen.append(chunk)
+    # Batches were length-sorted; map rows back to the caller's order of ``index``.
+    pos = np.concatenate(seen)
+    sorter = np.argsort(pos)
+    rows = sorter[np.searchsorted(pos, index, sorter=sorter)]
+    fine = np.concatenate(fine_rows)[rows]
+    coarse = np.concatenate(coarse_rows)[rows] if coarse_rows else None
+    return Predictions(index=index, fine_probs=fine, coarse_head_probs=coarse, fine_ce=ce_sum / max(len(index), 1))
+
+
+def _evaluate(bags: BagCollection, preds: Predictions) -> EvaluationResult:
+    return evaluate(bags.fine_labels[preds.index], preds.fine_probs, bags.hierarchy, preds.coarse_head_probs)
+
+
+def _selection_score(result: EvaluationResult, selection: str) -> float:
+    flat = result.flat("val")
+    if selection == "fine+coarse.accuracy":
+        value = flat["val.fine.accuracy"] + flat["val.coarse.accuracy"]
+    else:
+        value = flat.get(f"val.{selection}", float("nan"))
+    return -math.inf if value is None or math.isnan(value) else float(value)
+
+
+@dataclass
+class FoldOutcome:
+    """Everything a fold produced; the tracker logs it."""
+
+    best_epoch: int
+    epochs_run: int
+    history: list[dict[str, float]]
+    val: EvaluationResult
+    test: EvaluationResult
+    test_predictions: Predictions
+    n_params: int
+    seconds: float
+    train_slides_per_s: float
+    eval_slides_per_s: float
+    peak_memory_mb: float
+    state_dict: dict[str, torch.Tensor] = field(repr=False, default_factory=dict)
+
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+
+
+def train_fold(
+    config: RunConfig,
+    bags: BagCollection,
+    parts: dict[str, np.ndarray],
+    *,
+    seed: int,
+    on_epoch: EpochCallback | None = None,
+) -> FoldOutcome:
+    """Train a fresh model on ``parts["train"]``, select on ``parts["val"]``, test once on ``parts["test"]``.
+
+    Args:
+        config: the resolved run config.
+        bags: the dataset.
+        parts: positions of the train/val/test slides in ``bags``.
+        seed: the fold seed (seeds model init, shuffling and instance sampling).
+        on_epoch: called after each epoch with (epoch, metrics) — e.g. MLflow logging, progress bars.
+    """
+    tc = config.train
+    device = resolve_device(tc.device)
+    seed_everything(seed)
+    model = build_model(config.model, config.model_params, in_dim=bags.dim, hierarchy=bags.hierarchy).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    rng = np.random.default_rng(seed)
+    train_idx = np.asarray(parts["train"], dtype=np.int64)
+    memory = PeakMemory(device)
+    started = time.perf_counter()
+    best: tuple[float, float] = (-math.inf, math.inf)
+    best_state, best_epoch, best_val = None, -1, None
+    history: list[dict[str, float]] = []
+    train_seconds = eval_seconds = 0.0
+    stale = 0
+    with memory:
+        for epoch in range(tc.epochs):
+            t0 = time.perf_counter()
+            model.train()
+            order = rng.permutation(train_idx)
+            sums: dict[str, float] = {}
+            for start in range(0, len(order), tc.batch_size):
+                chunk = order[start : start + tc.batch_size]
+                batch = pad_batch(bags, chunk, max_instances=tc.max_instances, rng=rng).to(device)
+                targets = Targets(fine=batch.fine, coarse=batch.coarse)
+                with _autocast(device, tc.amp):
+                    out = model(batch.x, batch.mask, targets)
+                loss, terms = compose_loss(
+                    out, batch.fine, batch.coarse, config.loss, epoch=epoch, total_epochs=tc.epochs
+                )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                for k, v in {"loss": float(loss.detach()), **terms}.items():
+                    sums[k] = sums.get(k, 0.0) + v * len(chunk)
+            train_seconds += time.perf_counter() - t0
+            t1 = time.perf_counter()
+            val_preds = predict(model, bags, parts["val"], batch_size=tc.eval_batch_size, device=device, amp=tc.amp)
+            val_result = _evaluate(bags, val_preds)
+            eval_seconds += time.perf_counter() - t1
+            record = {f"train.{k}": v / len(train_idx) for k, v in sums.items()}
+            record.update({k: v for k, v in val_result.flat("val").items() if "." not in k.split(".", 2)[-1]})
+            record["val.fine_ce"] = val_preds.fine_ce
+            history.append(record)
+            score = (_selection_score(val_result, tc.selection), val_preds.fine_ce)
+            if score[0] > best[0] or (score[0] == best[0] and score[1] < best[1]):
+                best, best_epoch, best_val, stale = score, epoch, val_result, 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                stale += 1
+            if on_epoch is not None:
+                on_epoch(epoch, record)
+            if tc.patience and stale >= tc.patience and epoch + 1 >= tc.min_epochs:
+                log.info("early stop at epoch %d (best %d)", epoch, best_epoch)
+                break
+        model.load_state_dict(best_state)
+        t2 = time.perf_counter()
+        test_preds = predict(model, bags, parts["test"], batch_size=tc.eval_batch_size, device=device, amp=tc.amp)
+        eval_seconds += time.perf_counter() - t2
+        test_result = _evaluate(bags, test_preds)
+    epochs_run = len(history)
+    n_eval = epochs_run * len(parts["val"]) + len(parts["test"])
+    return FoldOutcome(
+        best_epoch=best_epoch,
+        epochs_run=epochs_run,
+        history=history,
+        val=best_val,
+        test=test_result,
+        test_predictions=test_preds,
+        n_params=sum(p.numel() for p in model.parameters()),
+        seconds=time.perf_counter() - started,
+        train_slides_per_s=epochs_run * len(train_idx) / max(train_seconds, 1e-9),
+        eval_slides_per_s=n_eval / max(eval_seconds, 1e-9),
+        peak_memory_mb=memory.peak_mb,
+        state_dict=best_state,
+    )

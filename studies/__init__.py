@@ -1,0 +1,1 @@
+"""Optuna search spaces and the study runner (issue #5)."""
