@@ -177,13 +177,12 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def _splits(args: argparse.Namespace):
     from benchmark.data import load_dataset
-    from benchmark.splits import default_split_path, get_or_create_splits
+    from benchmark.splits import get_or_create_splits
 
     bags = load_dataset(data_config(args))
-    cv = cv_config(args)
-    if args.new_splits:
-        default_split_path(Path(args.splits_dir), bags.name, cv).unlink(missing_ok=True)
-    splits, path, digest = get_or_create_splits(Path(args.splits_dir), bags.name, bags.table(), cv)
+    splits, path, digest = get_or_create_splits(
+        Path(args.splits_dir), bags.name, bags.table(), cv_config(args), overwrite=args.new_splits
+    )
     return bags, splits, path, digest
 
 
@@ -200,7 +199,7 @@ def cmd_splits_show(args: argparse.Namespace) -> int:
     from benchmark.splits import describe_splits
 
     bags, splits, path, digest = _splits(args)
-    counts = describe_splits(splits, bags.table())
+    counts = describe_splits(splits, bags.table(), class_names=bags.hierarchy.fine)
     if args.format == "json":
         print(counts.to_json(orient="records"))
         return 0

@@ -88,6 +88,8 @@ class Hierarchy:
                 )
             if len(children) == 0:
                 raise ConfigError(f"hierarchy {source}: coarse class {coarse_name!r} has no fine class.")
+            if len(set(children)) != len(children):
+                raise ConfigError(f"hierarchy {source}: group {coarse_name!r} lists a fine class twice; names must be unique.")
             for child in children:
                 if child in owner and owner[child] != coarse_name:
                     raise ConfigError(

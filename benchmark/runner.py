@@ -127,13 +127,7 @@ def _splits_for(request: RunRequest, bags: BagCollection):
         splits = load_splits(path)
         validate_splits(splits, table, request.cv.protocol, source=str(path))
         return splits, path, split_digest(path)
-    root = Path(request.splits_root)
-    if request.new_splits:
-        from benchmark.splits import default_split_path
-
-        stale = default_split_path(root, bags.name, request.cv)
-        stale.unlink(missing_ok=True)
-    return get_or_create_splits(root, bags.name, table, request.cv)
+    return get_or_create_splits(Path(request.splits_root), bags.name, table, request.cv, overwrite=request.new_splits)
 
 
 def run_benchmark(request: RunRequest, observer: RunObserver | None = None) -> RunSummary:
