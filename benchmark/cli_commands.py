@@ -26,6 +26,8 @@ __all__ = [
 ]
 
 console = Console()
+if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
+    console = Console(width=160)
 
 
 def data_config(args: argparse.Namespace) -> DataConfig:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -41,7 +42,9 @@ def log_fold_setup(
     params.update({"fold": fold, "fold_seed": seed, **{f"n_{k}": len(v) for k, v in parts.items()}})
     log_params(client, run_id, params)
     # The split file as a dataset input: MLflow stores its digest, proving every method saw the same folds.
-    dataset = mlflow.data.from_pandas(splits, source=str(Path(split_path).resolve()), name=Path(split_path).name)
+    with warnings.catch_warnings():  # MLflow warns that a local path matches two equivalent source types
+        warnings.simplefilter("ignore", UserWarning)
+        dataset = mlflow.data.from_pandas(splits, source=str(Path(split_path).resolve()), name=Path(split_path).name)
     entity = dataset._to_mlflow_entity()  # the client API takes entities; this is MLflow's own converter
     client.log_inputs(run_id, [DatasetInput(entity, tags=[InputTag("mlflow.data.context", f"fold_{fold}")])])
 

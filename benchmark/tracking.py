@@ -53,6 +53,11 @@ def configure(tracking_uri: str | None) -> str:
         if not parent.is_dir():
             raise BenchmarkError(f"--tracking-uri {uri}: directory {parent} does not exist; create it first.")
     mlflow.set_tracking_uri(uri)
+    # MLflow installs its own INFO handler at import ("Creating initial MLflow database tables..."); our
+    # CLI decides verbosity, so quieten it after import unless the user asked for details.
+    if not logging.getLogger("benchmark").isEnabledFor(logging.DEBUG):
+        for name in ("mlflow", "alembic"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     return uri
 
 

@@ -1,0 +1,123 @@
+"""End-to-end: a real (tiny) `benchmark run` into a temporary MLflow store, then `benchmark compare`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from benchmark.cli import main
+
+
+def _args(tmp, *extra):
+    return [
+        "--dataset", "panda-sim", "--scale", "0.2", "--cache-dir", str(tmp / "cache"),
+        "--splits-dir", str(tmp / "splits"), "--tracking-uri", f"sqlite:///{tmp}/x.db", *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    code = main(["run", *_args(tmp, "--models", "abmil", "--folds", "3", "--epochs", "2", "--no-compare")])
+    assert code == 0
+    return tmp
+
+
+def _runs(tmp, experiment="panda-sim"):
+    client = MlflowClient(f"sqlite:///{tmp}/x.db")
+    exp = client.get_experiment_by_name(experiment)
+    return client, client.search_runs([exp.experiment_id])
+
+
+def test_mlflow_holds_one_parent_and_three_finished_children(finished_run):
+    client, runs = _runs(finished_run)
+    parents = [r for r in runs if r.data.tags.get("benchmark.role") == "parent"]
+    children = [r for r in runs if r.data.tags.get("benchmark.role") == "fold"]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert sorted(int(r.data.tags["benchmark.fold"]) for r in children) == [0, 1, 2]
+    assert all(r.info.status == "FINISHED" for r in children)
+    assert all(r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for r in children)
+    m = children[0].data.metrics
+    for cls in ("ISUP_0", "ISUP_5"):
+        for metric in ("auc", "specificity", "accuracy", "sensitivity"):
+            assert f"test.fine.{metric}.{cls}" in m
+    assert 0.0 <= m["test.fine.auc"] <= 1.0 and "test.coarse.auc.benign" in m
+    tags = parents[0].data.tags
+    for key in ("benchmark.split_digest", "benchmark.config_hash", "benchmark.version", "benchmark.dataset"):
+        assert tags[key]
+    pm = parents[0].data.metrics
+    assert pm["test.fine.accuracy.mean"] == pytest.approx(
+        sum(r.data.metrics["test.fine.accuracy"] for r in children) / 3
+    )
+    assert "compute.train_slides_per_s.mean" in pm and "compute.n_params.mean" in pm
+    artifacts = {a.path for a in client.list_artifacts(children[0].info.run_id)}
+    assert {"predictions.csv", "per_class.json", "checkpoint.pt", "figures"} <= artifacts
+    inputs = client.get_run(children[0].info.run_id).inputs.dataset_inputs
+    assert inputs and inputs[0].dataset.name.startswith("kfold-k3")
+
+
+def test_compare_json_has_fine_and_coarse_accuracy_specificity_auc(finished_run, capsys):
+    out = {}
+    for level in ("fine", "coarse"):
+        capsys.readouterr()
+        assert main(["compare", "--dataset", "panda-sim", "--tracking-uri", f"sqlite:///{finished_run}/x.db",
+                     "--format", "json", "--level", level]) == 0
+        out[level] = json.loads(capsys.readouterr().out)
+    for level in ("fine", "coarse"):
+        abmil = out[level]["methods"]["abmil"]
+        assert abmil["n_folds"] == 3
+        for metric in ("accuracy", "specificity", "auc"):
+            stats = abmil["metrics"][metric]
+            assert len(stats["values"]) == 3 and stats["mean"] is not None and stats["std"] is not None
+
+
+def test_rerun_skips_finished_folds(finished_run):
+    assert main(["run", *_args(finished_run, "--models", "abmil", "--folds", "3", "--epochs", "2",
+                                "--no-compare")]) == 0
+    _, runs = _runs(finished_run)
+    assert len([r for r in runs if r.data.tags.get("benchmark.role") == "fold"]) == 3
+
+
+def test_sigkill_during_fold_2_then_resume(tmp_path):
+    """Kill the process (SIGKILL) while fold 2 of 3 trains; the rerun redoes only fold 2."""
+    cmd = [sys.executable, "-m", "benchmark.cli", "run",
+           *_args(tmp_path, "--models", "abmil", "--folds", "3", "--epochs", "8", "--no-compare",
+                  "--set", "train.patience=0")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    # Poll the store with plain sqlite3 (read-only): an MlflowClient here would race the child's schema migration.
+    query = ("SELECT r.status FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
+             "WHERE t.key = 'benchmark.fold' AND t.value = '2'")
+    try:
+        while time.time() < deadline:
+            time.sleep(0.3)
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            try:
+                with sqlite3.connect(f"file:{tmp_path / 'x.db'}?mode=ro", uri=True, timeout=1) as con:
+                    statuses = [row[0] for row in con.execute(query)]
+            except sqlite3.Error:  # not created or still migrating
+                continue
+            if "RUNNING" in statuses:
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+        else:
+            pytest.fail("fold 2 never started")
+    finally:
+        proc.wait()
+    assert main(["run", *_args(tmp_path, "--models", "abmil", "--folds", "3", "--epochs", "8", "--no-compare",
+                               "--set", "train.patience=0")]) == 0
+    _, runs = _runs(tmp_path)
+    folds = [r for r in runs if r.data.tags.get("benchmark.role") == "fold"]
+    finished = sorted(int(r.data.tags["benchmark.fold"]) for r in folds if r.info.status == "FINISHED")
+    killed = [int(r.data.tags["benchmark.fold"]) for r in folds if r.info.status == "KILLED"]
+    assert finished == [0, 1, 2] and killed == [2]
+    parents = [r for r in runs if r.data.tags.get("benchmark.role") == "parent"]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
