@@ -131,7 +131,15 @@ def _kfold(y: np.ndarray, groups: np.ndarray, cv: CVConfig, seeds: list[np.rando
                     f"fold_{k}: the training part holds {n_groups} case(s); cannot carve a validation set. "
                     "Lower --folds or add cases."
                 )
-            inner = StratifiedGroupKFold(n_splits=min(n_val_splits, n_groups), shuffle=True,
+            n_inner = min(n_val_splits, n_groups)
+            counts = np.bincount(y[train_idx])
+            if (counts[counts > 0] < n_inner).all():
+                # scikit-learn refuses when every class is smaller than n_splits (tiny datasets): carve a
+                # larger validation share instead of failing; the split file records what happened.
+                n_inner = max(2, int(counts.max()))
+                log.warning("fold_%d: classes too small for a 1/%d validation carve; using 1/%d",
+                            k, n_val_splits, n_inner)
+            inner = StratifiedGroupKFold(n_splits=n_inner, shuffle=True,
                                          random_state=_seed_int(seeds[k]))
             _, val_rel = next(inner.split(np.zeros(len(train_idx)), y[train_idx], groups[train_idx]))
             roles[train_idx[val_rel]] = "val"
