@@ -23,6 +23,8 @@ def render_check(console: Console, report) -> None:
         sizes.add_column(key, justify="right")
     sizes.add_row(*[f"{v:,.1f}" if isinstance(v, float) else f"{v:,}" for v in report.bag_sizes.values()])
     console.print(sizes)
+    for w in getattr(report, "warnings", [])[:20]:
+        console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
     if report.ok:
         console.print("[green]all slides valid[/green]")
     else:

@@ -171,6 +171,8 @@ def _run_model(client, exp_id, config: RunConfig, bags, splits, split_path, dige
         "benchmark.dataset": bags.name,
         "benchmark.config_hash": chash,
         "benchmark.split_digest": digest,
+        # Same config and folds on different features (another encoder, regenerated data) is another result.
+        "benchmark.data_fingerprint": bags.fingerprint,
     }
     parent = find_parent(client, exp_id, ident)
     if parent is None:
@@ -181,7 +183,6 @@ def _run_model(client, exp_id, config: RunConfig, bags, splits, split_path, dige
             "benchmark.n_folds": str(config.cv.n_folds),
             "benchmark.protocol": config.cv.protocol,
             "benchmark.version": __version__,
-            "benchmark.data_fingerprint": bags.fingerprint,
         }
         commit = git_commit()
         if commit:
