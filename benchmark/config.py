@@ -232,8 +232,6 @@ def config_hash(config: RunConfig) -> str:
 
 def cast_value(raw: str, annotation: Any, key: str) -> Any:
     """Cast a command-line string to a dataclass field type (int, float, bool, str, Optional[...])."""
-    if isinstance(annotation, str):  # postponed annotations
-        annotation = eval(annotation, {"int": int, "float": float, "bool": bool, "str": str, "None": None})  # noqa: S307
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
@@ -260,12 +258,13 @@ def cast_value(raw: str, annotation: Any, key: str) -> Any:
 
 def apply_overrides(obj: Any, overrides: Mapping[str, str], section: str) -> Any:
     """Return a copy of dataclass ``obj`` with string overrides cast to the field types."""
-    fields = {f.name: f for f in dataclasses.fields(obj)}
+    hints = typing.get_type_hints(type(obj))  # resolves the postponed (string) annotations
+    fields = {f.name for f in dataclasses.fields(obj)}
     changes = {}
     for key, raw in overrides.items():
         if key not in fields:
             raise ConfigError(f"unknown option {section}.{key}; valid: {', '.join(sorted(fields))}.")
-        changes[key] = cast_value(raw, fields[key].type, f"{section}.{key}")
+        changes[key] = cast_value(raw, hints[key], f"{section}.{key}")
     return dataclasses.replace(obj, **changes)
 
 

@@ -13,12 +13,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import mlflow
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
 from benchmark import __version__
-from benchmark.config import CVConfig, DataConfig, LossTerm, RunConfig, TrainConfig, apply_overrides, config_hash
+from benchmark.config import (
+    CVConfig,
+    DataConfig,
+    LossTerm,
+    RunConfig,
+    TrainConfig,
+    apply_overrides,
+    config_hash,
+)
 from benchmark.data import BagCollection, load_dataset
 from benchmark.errors import ConfigError
 from benchmark.fold_logging import log_fold_outcome, log_fold_setup

@@ -7,7 +7,6 @@ by the lower validation fine cross-entropy). The test part is evaluated exactly 
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import random

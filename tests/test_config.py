@@ -1,7 +1,16 @@
 import pytest
 
-from benchmark.config import CVConfig, DataConfig, LossTerm, RunConfig, TrainConfig, apply_overrides, config_hash, flatten
-from benchmark.config import parse_set_options
+from benchmark.config import (
+    CVConfig,
+    DataConfig,
+    LossTerm,
+    RunConfig,
+    TrainConfig,
+    apply_overrides,
+    config_hash,
+    flatten,
+    parse_set_options,
+)
 from benchmark.errors import ConfigError
 from benchmark.losses import schedule_factor
 
