@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import pkgutil
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,12 +19,23 @@ from benchmark.errors import ConfigError
 from benchmark.hierarchy import Hierarchy
 from benchmark.registry import Registry
 
-__all__ = ["MODELS", "build_model", "ensure_registered", "model_defaults", "register_model", "resolve_model_params"]
+__all__ = ["MODELS", "model_modules", "build_model", "ensure_registered", "model_defaults", "register_model", "resolve_model_params"]
 
 MODELS: Registry[type[MILModel]] = Registry("model", "--models")
 
-# Modules whose import registers models; explicit so a test can check that each registers something.
-MODEL_MODULES = ("baselines.abmil", "baselines.pooling")
+# Every public module of these packages is a model file and must register at least one model (a test
+# checks it); private helpers (``_nystrom.py``) are skipped. HMIL registers from ``hmil.model``.
+MODEL_PACKAGES = ("baselines",)
+EXTRA_MODEL_MODULES: tuple[str, ...] = ()
+
+
+def model_modules() -> list[str]:
+    """Names of the modules whose import registers models."""
+    names = []
+    for package in MODEL_PACKAGES:
+        pkg = importlib.import_module(package)
+        names += [f"{package}.{m.name}" for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_")]
+    return sorted(names) + list(EXTRA_MODEL_MODULES)
 
 
 def register_model(
@@ -52,7 +64,7 @@ def register_model(
 
 
 def ensure_registered() -> None:
-    for module in MODEL_MODULES:
+    for module in model_modules():
         importlib.import_module(module)
 
 

@@ -12,7 +12,7 @@ import torch
 from benchmark.contract import MILOutput, Targets
 from benchmark.errors import BenchmarkError, UnknownNameError
 from benchmark.hierarchy import Hierarchy
-from benchmark.models import MODEL_MODULES, MODELS, build_model, ensure_registered, resolve_model_params
+from benchmark.models import MODELS, model_modules, build_model, ensure_registered, resolve_model_params
 
 ensure_registered()
 NAMES = MODELS.names()
@@ -42,7 +42,7 @@ def targets(b: int = 2) -> Targets:
 
 def test_every_model_module_registers_something():
     owners = {e.obj.__module__ for e in MODELS}
-    for module in MODEL_MODULES:
+    for module in model_modules():
         importlib.import_module(module)
         assert module in owners, f"{module} registers no model"
 
