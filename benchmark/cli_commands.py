@@ -68,8 +68,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                         ("max_instances", "max_instances"), ("device", "device")):
         if getattr(args, option) is not None:
             train[key] = str(getattr(args, option))
-    if sets.get("data") or sets.get("cv") or sets.get("loss"):
-        raise BenchmarkError("--set supports model.* and train.*; data and cv have their own options (see --help).")
+    if sets.get("data") or sets.get("cv"):
+        raise BenchmarkError("--set supports model.*, train.* and loss.*; data and cv have their own options.")
     request = RunRequest(
         models=[m.strip() for m in args.models.split(",") if m.strip()],
         data=data_config(args),
@@ -77,6 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         seed=args.seed,
         train_overrides=train,
         model_overrides=sets.get("model", {}),
+        loss_overrides=sets.get("loss", {}),
         tracking_uri=args.tracking_uri,
         experiment=args.experiment,
         splits_root=args.splits_dir,

@@ -23,10 +23,18 @@ __all__ = ["MILModel", "MILOutput", "Targets", "masked_softmax"]
 
 @dataclass
 class Targets:
-    """Labels for a batch of bags, as long tensors of shape (B,)."""
+    """Labels for a batch of bags, plus training progress.
+
+    Attributes:
+        fine: (B,) long fine labels.
+        coarse: (B,) long coarse labels, or None.
+        progress: e / E in [0, 1) — the 0-based epoch over the configured epochs — for models whose
+            auxiliary terms change during training (e.g. a temperature schedule); None outside training.
+    """
 
     fine: torch.Tensor
     coarse: torch.Tensor | None = None
+    progress: float | None = None
 
 
 @dataclass

@@ -19,7 +19,7 @@ from benchmark.errors import ConfigError
 from benchmark.hierarchy import Hierarchy
 from benchmark.registry import Registry
 
-__all__ = ["MODELS", "model_modules", "build_model", "ensure_registered", "model_defaults", "register_model", "resolve_model_params"]
+__all__ = ["MODELS", "default_loss_terms", "model_modules", "build_model", "ensure_registered", "model_defaults", "register_model", "resolve_model_params"]
 
 MODELS: Registry[type[MILModel]] = Registry("model", "--models")
 
@@ -27,6 +27,9 @@ MODELS: Registry[type[MILModel]] = Registry("model", "--models")
 # checks it); private helpers (``_nystrom.py``) are skipped. HMIL registers from ``hmil.model``.
 MODEL_PACKAGES = ("baselines",)
 EXTRA_MODEL_MODULES: tuple[str, ...] = ()
+
+
+FINE_CE_ONLY = (LossTerm("fine_ce"),)
 
 
 def model_modules() -> list[str]:
@@ -43,7 +46,7 @@ def register_model(
     *,
     config: type,
     description: str,
-    loss: tuple[LossTerm, ...] = (LossTerm("fine_ce"),),
+    loss: tuple[LossTerm, ...] | Callable[[Any], tuple[LossTerm, ...]] = FINE_CE_ONLY,
     train_defaults: Mapping[str, Any] | None = None,
 ) -> Callable[[type[MILModel]], type[MILModel]]:
     """Register a model class.
@@ -52,14 +55,16 @@ def register_model(
         name: command-line name (lowercase, hyphenated).
         config: frozen dataclass of hyperparameters; the model is built as ``cls(cfg, in_dim=, hierarchy=)``.
         description: one line for ``benchmark models``.
-        loss: default loss terms; ``fine_ce`` (and ``coarse_ce``) are computed by the harness, any
-            other name must appear in the model's ``aux_losses``.
+        loss: default loss terms, or a function of the model config returning them (so switching a
+            component off in the config drops its term); ``fine_ce`` and ``coarse_ce`` are computed by
+            the harness, any other name must appear in the model's ``aux_losses``.
         train_defaults: `TrainConfig` fields this model overrides by default (recorded in the run).
     """
     if not dataclasses.is_dataclass(config):
         raise TypeError(f"model {name}: config must be a dataclass")
     return MODELS.register(
-        name, config=config, description=description, loss=tuple(loss), train_defaults=dict(train_defaults or {})
+        name, config=config, description=description, loss=loss if callable(loss) else tuple(loss),
+        train_defaults=dict(train_defaults or {}),
     )
 
 
@@ -79,6 +84,16 @@ def resolve_model_params(name: str, overrides: Mapping[str, str] | None = None) 
     cfg_cls = MODELS.entry(name).meta["config"]
     cfg = apply_overrides(cfg_cls(), overrides or {}, section="model")
     return dataclasses.asdict(cfg)
+
+
+def default_loss_terms(name: str, params: Mapping[str, Any]) -> tuple[LossTerm, ...]:
+    """The model's loss terms for these hyperparameters."""
+    entry = MODELS.entry(name)
+    loss = entry.meta["loss"]
+    if callable(loss):
+        cfg_cls = entry.meta["config"]
+        return tuple(loss(cfg_cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in params.items()})))
+    return tuple(loss)
 
 
 def build_model(name: str, params: Mapping[str, Any], *, in_dim: int, hierarchy: Hierarchy) -> MILModel:

@@ -29,7 +29,13 @@ from benchmark.config import (
 from benchmark.data import BagCollection, load_dataset
 from benchmark.errors import ConfigError
 from benchmark.fold_logging import log_fold_outcome, log_fold_setup
-from benchmark.models import MODELS, ensure_registered, model_defaults, resolve_model_params
+from benchmark.models import (
+    MODELS,
+    default_loss_terms,
+    ensure_registered,
+    model_defaults,
+    resolve_model_params,
+)
 from benchmark.splits import fold_indices, get_or_create_splits, load_splits, split_digest, validate_splits
 from benchmark.tracking import (
     aggregate_folds,
@@ -72,6 +78,7 @@ class RunRequest:
     seed: int = 0
     train_overrides: Mapping[str, str] = field(default_factory=dict)
     model_overrides: Mapping[str, str] = field(default_factory=dict)
+    loss_overrides: Mapping[str, str] = field(default_factory=dict)
     tracking_uri: str | None = None
     experiment: str | None = None
     splits_root: str = "splits"
@@ -117,14 +124,27 @@ def resolve_run_config(
     seed: int,
     train_overrides: Mapping[str, str],
     model_overrides: Mapping[str, str],
+    loss_overrides: Mapping[str, str] | None = None,
 ) -> RunConfig:
     """Harness defaults < the model's own training defaults < user overrides."""
     meta = model_defaults(model)
     train = dataclasses.replace(TrainConfig(), **meta["train_defaults"])
     train = apply_overrides(train, train_overrides, section="train")
     params = resolve_model_params(model, model_overrides)
-    loss: tuple[LossTerm, ...] = meta["loss"]
+    loss = override_loss_terms(default_loss_terms(model, params), loss_overrides or {})
     return RunConfig(model=model, model_params=params, loss=loss, data=data, train=train, cv=cv, seed=seed)
+
+
+def override_loss_terms(terms: tuple[LossTerm, ...], overrides: Mapping[str, str]) -> tuple[LossTerm, ...]:
+    """Apply ``loss.<term>.<field>=value`` overrides (e.g. ``supcon.weight=0.5``); unknown terms are errors."""
+    by_name = {t.name: t for t in terms}
+    for key, raw in overrides.items():
+        term, dot, fld = key.partition(".")
+        if not dot or term not in by_name:
+            raise ConfigError(f"--set loss.{key}: unknown loss term {term!r}; this model's terms: {sorted(by_name)} "
+                              "(form: loss.<term>.weight=0.5).")
+        by_name[term] = apply_overrides(by_name[term], {fld: raw}, section=f"loss.{term}")
+    return tuple(by_name[t.name] for t in terms)
 
 
 def _splits_for(request: RunRequest, bags: BagCollection):
@@ -141,12 +161,13 @@ def run_benchmark(request: RunRequest, observer: RunObserver | None = None) -> R
     """Run every requested model on every fold (skipping finished ones) and aggregate in MLflow."""
     observer = observer or RunObserver()
     models = expand_models(request.models)
-    if len(models) > 1 and request.model_overrides:
-        raise ConfigError("--set model.* applies to one model; run models separately to override their parameters.")
+    if len(models) > 1 and (request.model_overrides or request.loss_overrides):
+        raise ConfigError("--set model.*/loss.* apply to one model; run models separately to override them.")
     configs = {
         m: resolve_run_config(
             m, data=request.data, cv=request.cv, seed=request.seed,
             train_overrides=request.train_overrides, model_overrides=request.model_overrides,
+            loss_overrides=request.loss_overrides,
         )
         for m in models
     }  # resolve (and validate) every config before any expensive work

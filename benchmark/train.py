@@ -204,7 +204,7 @@ def train_fold(
             for start in range(0, len(order), tc.batch_size):
                 chunk = order[start : start + tc.batch_size]
                 batch = pad_batch(bags, chunk, max_instances=tc.max_instances, rng=rng).to(device)
-                targets = Targets(fine=batch.fine, coarse=batch.coarse)
+                targets = Targets(fine=batch.fine, coarse=batch.coarse, progress=epoch / tc.epochs)
                 with _autocast(device, tc.amp):
                     out = model(batch.x, batch.mask, targets)
                 loss, terms = compose_loss(

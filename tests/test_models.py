@@ -12,7 +12,7 @@ import torch
 from benchmark.contract import MILOutput, Targets
 from benchmark.errors import BenchmarkError, UnknownNameError
 from benchmark.hierarchy import Hierarchy
-from benchmark.models import MODELS, model_modules, build_model, ensure_registered, resolve_model_params
+from benchmark.models import MODELS, build_model, ensure_registered, model_modules, resolve_model_params
 
 ensure_registered()
 NAMES = MODELS.names()
