@@ -22,6 +22,14 @@ from benchmark.errors import BenchmarkError, ConfigError
 if TYPE_CHECKING:
     from benchmark.compare import Comparison
 
+def _anchor(cmp) -> str:
+    return f"{cmp.reference}" if cmp.reference else "the best method"
+
+
+def _p_header(cmp) -> str:
+    return f"p vs {cmp.reference} ({cmp.primary})" if cmp.reference else f"p ({cmp.primary})"
+
+
 __all__ = ["plot_comparison", "to_csv", "to_json", "to_latex", "to_markdown", "to_rich_table"]
 
 DASH = "–"
@@ -74,7 +82,7 @@ def _caption(cmp: Comparison) -> str:
     split = short(cmp.split_digest) if cmp.split_digest else "untagged"
     return (
         f"{cmp.experiment}, level {cmp.level}, split {split}: mean ± std over folds, best in bold; "
-        f"p = two-sided Wilcoxon signed-rank vs the best method on {cmp.primary}, paired by fold"
+        f"p = two-sided Wilcoxon signed-rank vs {_anchor(cmp)} on {cmp.primary}, paired by fold"
     )
 
 
@@ -122,6 +130,7 @@ def to_json(cmp: Comparison) -> str:
         "level": cmp.level,
         "split_digest": cmp.split_digest,
         "primary": cmp.primary,
+        "reference": cmp.reference,
         "metrics": list(cmp.metrics),
         "methods": methods,
         "best": dict(cmp.best),
@@ -156,7 +165,7 @@ def to_markdown(cmp: Comparison) -> str:
     bold = lambda s, b: f"**{s}**" if b and s != DASH else s  # noqa: E731
     n_folds, p = _n_folds(cmp), _primary_p(cmp)
     configs = cmp.table.groupby("method")["config_hash"].first()
-    header = ["method", "config", "folds", *cmp.metrics, f"p ({cmp.primary})"]
+    header = ["method", "config", "folds", *cmp.metrics, _p_header(cmp)]
     rows = [
         [
             m,
@@ -248,7 +257,7 @@ def to_rich_table(cmp: Comparison) -> Table:
     n_folds, p = _n_folds(cmp), _primary_p(cmp)
     configs = cmp.table.groupby("method")["config_hash"].first()
     table = Table(title=f"{cmp.experiment} · {cmp.level}", caption=_caption(cmp))
-    for name in ["method", "config", "folds", *cmp.metrics, f"p ({cmp.primary})"]:
+    for name in ["method", "config", "folds", *cmp.metrics, _p_header(cmp)]:
         table.add_column(name, justify="left" if name in ("method", "config") else "right")
     for m, cells in _rows(cmp, cmp.table, list(cmp.metrics), "metric"):
         texts = [Text(_cell(mu, sd), style="bold" if b else "") for mu, sd, b in cells]

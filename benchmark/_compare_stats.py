@@ -34,8 +34,10 @@ def paired_wilcoxon(a: pd.Series, b: pd.Series) -> float:
     return p if math.isfinite(p) else math.nan
 
 
-def summarise(folds: pd.DataFrame, by: list[str], order: Sequence[str]) -> pd.DataFrame:
-    """mean, std (ddof=1), n, best and Wilcoxon p vs the best method for every group in ``by``."""
+def summarise(
+    folds: pd.DataFrame, by: list[str], order: Sequence[str], reference: str | None = None
+) -> pd.DataFrame:
+    """mean, std (ddof=1), n, best and Wilcoxon p vs the best method (or ``reference``) per group in ``by``."""
     rows: list[dict[str, object]] = []
     for key, group in folds.groupby(by, sort=False):
         series = {m: g.set_index("fold")["value"] for m, g in group.groupby("method", sort=False)}
@@ -45,7 +47,8 @@ def summarise(folds: pd.DataFrame, by: list[str], order: Sequence[str]) -> pd.Da
         best = next((m for m in order if m in means and means[m] == top), None)
         for m in (m for m in order if m in series):
             s = series[m]
-            p = math.nan if best is None or m == best else paired_wilcoxon(s, series[best])
+            anchor = reference if reference is not None else best
+            p = math.nan if anchor is None or m == anchor or anchor not in series else paired_wilcoxon(s, series[anchor])
             rows.append(
                 {
                     "method": m,

@@ -72,6 +72,7 @@ class Comparison:
     per_class: pd.DataFrame | None = None
     per_class_folds: pd.DataFrame | None = None
     notes: tuple[str, ...] = field(default=())
+    reference: str | None = None
 
     def to_json(self) -> str:
         """JSON document (NaN -> null); see `benchmark._compare_render.to_json` for the schema."""
@@ -206,6 +207,7 @@ def compare(
     methods: Sequence[str] | None = None,
     split_digest: str | None = None,
     primary: str = "auc",
+    reference: str | None = None,
 ) -> Comparison:
     """Compare methods on one experiment (dataset) from its finished MLflow fold runs.
 
@@ -223,6 +225,8 @@ def compare(
         methods: restrict to these methods.
         split_digest: a split digest or a prefix of one; required when runs use several digests.
         primary: metric that defines the headline "p vs best" column.
+        reference: test every method against this method instead of the best (e.g. the full model of
+            an ablation ladder).
 
     Returns:
         A `Comparison`.
@@ -262,7 +266,9 @@ def compare(
     primary_mean = folds[folds["metric"] == primary].groupby("method")["value"].mean()
     # Leaderboard order: best primary mean first, methods without the primary metric last.
     order = sorted(sel.configs, key=lambda m: (-np.nan_to_num(primary_mean.get(m, np.nan), nan=-np.inf), m))
-    table = summarise(folds, ["metric"], order)
+    if reference is not None and reference not in sel.configs:
+        raise BenchmarkError(f"reference method {reference!r} has no finished runs; choose one of {sorted(sel.configs)}")
+    table = summarise(folds, ["metric"], order, reference)
     # `table` rows follow `order`, so ties go to the method ranked higher on the primary metric.
     best = {
         m: (table.loc[(table["metric"] == m) & table["best"], "method"].tolist() or [None])[0] for m in shown
@@ -273,12 +279,13 @@ def compare(
     if per_class:
         cols = [(m, c) for m in pc_metrics for c in sorted(classes[m], key=_natural)]
         pc_folds = _fold_frame(sel.runs, cols, level)
-        pc_table = summarise(pc_folds, ["metric", "class"], order)
+        pc_table = summarise(pc_folds, ["metric", "class"], order, reference)
     return Comparison(
         experiment=experiment,
         level=level,
         split_digest=sel.split_digest,
         primary=primary,
+        reference=reference,
         metrics=tuple(shown),
         methods=tuple(order),
         table=table,
