@@ -70,6 +70,8 @@ class RunRequest:
         splits_root: where split files live; splits_file: an explicit split file.
         new_splits: regenerate the default split file / accept a digest differing from the recorded one.
         folds: run only these fold indices (default all).
+        label: method name recorded in MLflow instead of the model name (one model only), e.g. the rungs
+            of an ablation ladder ("hmil+ham").
     """
 
     models: Sequence[str]
@@ -85,6 +87,7 @@ class RunRequest:
     splits_file: str | None = None
     new_splits: bool = False
     folds: Sequence[int] | None = None
+    label: str | None = None
 
 
 class RunObserver:
@@ -161,8 +164,8 @@ def run_benchmark(request: RunRequest, observer: RunObserver | None = None) -> R
     """Run every requested model on every fold (skipping finished ones) and aggregate in MLflow."""
     observer = observer or RunObserver()
     models = expand_models(request.models)
-    if len(models) > 1 and (request.model_overrides or request.loss_overrides):
-        raise ConfigError("--set model.*/loss.* apply to one model; run models separately to override them.")
+    if len(models) > 1 and (request.model_overrides or request.loss_overrides or request.label):
+        raise ConfigError("--set model.*/loss.* and labels apply to one model; run models separately.")
     configs = {
         m: resolve_run_config(
             m, data=request.data, cv=request.cv, seed=request.seed,
@@ -185,17 +188,18 @@ def run_benchmark(request: RunRequest, observer: RunObserver | None = None) -> R
     summary = RunSummary(uri, experiment, str(split_path), digest)
     parts = {f: fold_indices(splits, bags.table(), f) for f in folds}
     for model in models:
-        parent_id, skipped = _run_model(client, exp_id, configs[model], bags, splits, split_path, digest, folds, parts,
-                                        observer)
-        summary.parents[model] = parent_id
-        summary.skipped[model] = skipped
+        method = request.label or model
+        parent_id, skipped = _run_model(client, exp_id, configs[model], method, bags, splits, split_path, digest, folds,
+                                        parts, observer)
+        summary.parents[method] = parent_id
+        summary.skipped[method] = skipped
     return summary
 
 
-def _run_model(client, exp_id, config: RunConfig, bags, splits, split_path, digest, folds, parts, observer):
+def _run_model(client, exp_id, config: RunConfig, method, bags, splits, split_path, digest, folds, parts, observer):
     chash = config_hash(config)
     ident = {
-        "benchmark.method": config.model,
+        "benchmark.method": method,
         "benchmark.dataset": bags.name,
         "benchmark.config_hash": chash,
         "benchmark.split_digest": digest,
@@ -215,7 +219,7 @@ def _run_model(client, exp_id, config: RunConfig, bags, splits, split_path, dige
         commit = git_commit()
         if commit:
             tags["benchmark.git_commit"] = commit
-        parent = client.create_run(exp_id, tags=tags, run_name=f"{config.model}-{chash[:8]}")
+        parent = client.create_run(exp_id, tags=tags, run_name=f"{method}-{chash[:8]}")
         log_params(client, parent.info.run_id, _params(config, bags))
         client.log_dict(parent.info.run_id, config.to_dict(), "config.json")
     else:
@@ -226,12 +230,12 @@ def _run_model(client, exp_id, config: RunConfig, bags, splits, split_path, dige
         log.warning("%s: %d child run(s) left RUNNING by a dead process were marked KILLED", config.model, killed)
     done = finished_folds(client, exp_id, parent_id)
     skipped = sorted(f for f in folds if f in done)
-    observer.on_model_start(config.model, folds, skipped, config.train.epochs)
+    observer.on_model_start(method, folds, skipped, config.train.epochs)
     try:
         for fold in folds:
             if fold in done:
                 continue
-            done[fold] = _run_fold(client, exp_id, parent_id, config, ident, bags, splits, split_path, fold,
+            done[fold] = _run_fold(client, exp_id, parent_id, config, method, ident, bags, splits, split_path, fold,
                                    parts[fold], observer)
     except BaseException as exc:
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
@@ -247,7 +251,7 @@ def _run_model(client, exp_id, config: RunConfig, bags, splits, split_path, dige
     client.set_tag(parent_id, "benchmark.folds_finished", str(len(done)))
     # A parent is FINISHED only when every fold of the protocol has a FINISHED child.
     client.set_terminated(parent_id, "FINISHED" if complete else RunStatus.to_string(RunStatus.SCHEDULED))
-    observer.on_model_end(config.model, aggregated)
+    observer.on_model_end(method, aggregated)
     return parent_id, skipped
 
 
@@ -270,18 +274,18 @@ def _summary_table(aggregated: Mapping[str, Mapping[str, object]]):
     return pd.DataFrame(rows)
 
 
-def _run_fold(client, exp_id, parent_id, config, ident, bags, splits, split_path, fold, parts, observer):
+def _run_fold(client, exp_id, parent_id, config, method, ident, bags, splits, split_path, fold, parts, observer):
     seed = fold_seed(config.seed, fold)
     tags = {**ident, "benchmark.role": "fold", "benchmark.fold": str(fold), "mlflow.parentRunId": parent_id}
-    run = client.create_run(exp_id, tags=tags, run_name=f"{config.model}-fold{fold}")
+    run = client.create_run(exp_id, tags=tags, run_name=f"{method}-fold{fold}")
     run_id = run.info.run_id
-    observer.on_fold_start(config.model, fold)
+    observer.on_fold_start(method, fold)
     try:
         log_fold_setup(client, run_id, config, bags, splits, split_path, fold, seed, parts)
 
         def on_epoch(epoch: int, record: Mapping[str, float]) -> None:
             log_metrics(client, run_id, record, step=epoch)
-            observer.on_epoch(config.model, fold, epoch, record)
+            observer.on_epoch(method, fold, epoch, record)
 
         outcome = train_fold(config, bags, parts, seed=seed, on_epoch=on_epoch)
         log_fold_outcome(client, run_id, config, bags, outcome)
@@ -289,5 +293,5 @@ def _run_fold(client, exp_id, parent_id, config, ident, bags, splits, split_path
         client.set_terminated(run_id, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
     client.set_terminated(run_id, "FINISHED")
-    observer.on_fold_end(config.model, fold, outcome)
+    observer.on_fold_end(method, fold, outcome)
     return client.get_run(run_id)
