@@ -134,6 +134,8 @@ class CVConfig:
         val_fraction: share of each training part held out for validation (kfold), or of all slides (mc).
         test_fraction: share of all slides used as test in mc.
         seed: split seed (kept separate from the training seed so methods share folds).
+        repeats: repeated k-fold (e.g. 10-fold × 5 as in Ilse et al. 2018); fold columns are numbered
+            repeat · n_folds + fold. Only for kfold.
     """
 
     protocol: str = "kfold"
@@ -141,8 +143,16 @@ class CVConfig:
     val_fraction: float = 0.2
     test_fraction: float = 0.1
     seed: int = 0
+    repeats: int = 1
+
+    @property
+    def total_folds(self) -> int:
+        """Number of fold columns in the split file (k · repeats for kfold, repetitions for mc)."""
+        return self.n_folds * self.repeats
 
     def __post_init__(self) -> None:
+        if self.repeats < 1 or (self.repeats > 1 and self.protocol != "kfold"):
+            raise ConfigError(f"cv.repeats must be ≥ 1 and only > 1 with protocol kfold, got {self.repeats}.")
         if self.protocol not in ("kfold", "mc"):
             raise ConfigError(f"cv.protocol must be 'kfold' or 'mc', got {self.protocol!r}.")
         if self.n_folds < 2 and self.protocol == "kfold":

@@ -176,10 +176,11 @@ def run_benchmark(request: RunRequest, observer: RunObserver | None = None) -> R
     }  # resolve (and validate) every config before any expensive work
     bags = load_dataset(request.data)
     splits, split_path, digest = _splits_for(request, bags)
-    folds = list(range(request.cv.n_folds)) if request.folds is None else list(request.folds)
-    bad = [f for f in folds if not 0 <= f < request.cv.n_folds]
+    total = request.cv.total_folds
+    folds = list(range(total)) if request.folds is None else list(request.folds)
+    bad = [f for f in folds if not 0 <= f < total]
     if bad:
-        raise ConfigError(f"--fold {bad} out of range 0..{request.cv.n_folds - 1}.")
+        raise ConfigError(f"--fold {bad} out of range 0..{total - 1}.")
     uri = configure(request.tracking_uri)
     client = MlflowClient()
     experiment = request.experiment or bags.name
@@ -212,7 +213,7 @@ def _run_model(client, exp_id, config: RunConfig, method, bags, splits, split_pa
             **ident,
             "benchmark.role": "parent",
             "benchmark.split_file": str(split_path),
-            "benchmark.n_folds": str(config.cv.n_folds),
+            "benchmark.n_folds": str(config.cv.total_folds),
             "benchmark.protocol": config.cv.protocol,
             "benchmark.version": __version__,
         }
@@ -247,7 +248,7 @@ def _run_model(client, exp_id, config: RunConfig, method, bags, splits, split_pa
     flat.update({f"{k}.std": v["std"] for k, v in aggregated.items()})
     log_metrics(client, parent_id, flat)
     client.log_table(parent_id, _summary_table(aggregated), "summary.json")
-    complete = all(f in done for f in range(config.cv.n_folds))
+    complete = all(f in done for f in range(config.cv.total_folds))
     client.set_tag(parent_id, "benchmark.folds_finished", str(len(done)))
     # A parent is FINISHED only when every fold of the protocol has a FINISHED child.
     client.set_terminated(parent_id, "FINISHED" if complete else RunStatus.to_string(RunStatus.SCHEDULED))
