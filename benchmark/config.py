@@ -82,6 +82,9 @@ class TrainConfig:
         eval_batch_size: bags per evaluation batch (full bags, padded).
         device: "auto" (CUDA if present), "cpu" or "cuda[:i]".
         amp: bf16 autocast on CUDA.
+        standardize: z-score features with the training part's instance mean/std (for unscaled
+            hand-crafted features such as the classical MIL sets; encoder features need none).
+        optimizer: "adamw" (decoupled weight decay) or "adam" (L2 weight decay, as CLAM and HMIL used).
     """
 
     epochs: int = 20
@@ -95,8 +98,12 @@ class TrainConfig:
     eval_batch_size: int = 32
     device: str = "auto"
     amp: bool = True
+    standardize: bool = False
+    optimizer: str = "adamw"
 
     def __post_init__(self) -> None:
+        if self.optimizer not in ("adamw", "adam"):
+            raise ConfigError(f"train.optimizer must be 'adamw' or 'adam', got {self.optimizer!r}.")
         for name in ("epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be ≥ 1, got {getattr(self, name)}.")

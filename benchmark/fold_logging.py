@@ -104,8 +104,10 @@ def log_fold_outcome(
 
     buffer = io.BytesIO()
     # Plain tensors and builtins only, so the checkpoint loads with torch.load(weights_only=True).
-    torch.save({"state_dict": outcome.state_dict, "config": config.to_dict(), "best_epoch": outcome.best_epoch},
-               buffer)
+    checkpoint = {"state_dict": outcome.state_dict, "config": config.to_dict(), "best_epoch": outcome.best_epoch}
+    if outcome.standardize is not None:  # the training-part feature statistics the model expects
+        checkpoint["feature_mean"], checkpoint["feature_std"] = (torch.from_numpy(a) for a in outcome.standardize)
+    torch.save(checkpoint, buffer)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "checkpoint.pt"
         path.write_bytes(buffer.getvalue())

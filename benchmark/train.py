@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from benchmark.config import RunConfig
 from benchmark.contract import MILModel, Targets
-from benchmark.data.bags import BagCollection, pad_batch
+from benchmark.data.bags import BagCollection, instance_statistics, pad_batch
 from benchmark.errors import ConfigError
 from benchmark.losses import compose_loss
 from benchmark.memory import PeakMemory
@@ -105,14 +105,21 @@ def _eval_batches(bags: BagCollection, index: np.ndarray, batch_size: int) -> li
 
 @torch.no_grad()
 def predict(
-    model: MILModel, bags: BagCollection, index: np.ndarray, *, batch_size: int, device: torch.device, amp: bool
+    model: MILModel,
+    bags: BagCollection,
+    index: np.ndarray,
+    *,
+    batch_size: int,
+    device: torch.device,
+    amp: bool,
+    standardize: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Predictions:
     """Evaluate on full bags (no instance cap), returning probabilities in the order of ``index``."""
     model.eval()
     index = np.asarray(index, dtype=np.int64)
     fine_rows, coarse_rows, seen, ce_sum = [], [], [], 0.0
     for chunk in _eval_batches(bags, index, batch_size):
-        batch = pad_batch(bags, chunk).to(device)
+        batch = pad_batch(bags, chunk, standardize=standardize).to(device)
         with _autocast(device, amp):
             out = model(batch.x, batch.mask)
         logits = out.logits.float()
@@ -159,6 +166,7 @@ class FoldOutcome:
     eval_slides_per_s: float
     peak_memory_mb: float
     state_dict: dict[str, torch.Tensor] = field(repr=False, default_factory=dict)
+    standardize: tuple[np.ndarray, np.ndarray] | None = None
 
 
 EpochCallback = Callable[[int, dict[str, float]], None]
@@ -185,9 +193,11 @@ def train_fold(
     device = resolve_device(tc.device)
     seed_everything(seed)
     model = build_model(config.model, config.model_params, in_dim=bags.dim, hierarchy=bags.hierarchy).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    optimizer_cls = torch.optim.AdamW if tc.optimizer == "adamw" else torch.optim.Adam
+    optimizer = optimizer_cls(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     rng = np.random.default_rng(seed)
     train_idx = np.asarray(parts["train"], dtype=np.int64)
+    scale = instance_statistics(bags, train_idx) if tc.standardize else None  # training part only
     memory = PeakMemory(device)
     started = time.perf_counter()
     best: tuple[float, float] = (-math.inf, math.inf)
@@ -203,7 +213,7 @@ def train_fold(
             sums: dict[str, float] = {}
             for start in range(0, len(order), tc.batch_size):
                 chunk = order[start : start + tc.batch_size]
-                batch = pad_batch(bags, chunk, max_instances=tc.max_instances, rng=rng).to(device)
+                batch = pad_batch(bags, chunk, max_instances=tc.max_instances, rng=rng, standardize=scale).to(device)
                 targets = Targets(fine=batch.fine, coarse=batch.coarse, progress=epoch / tc.epochs)
                 with _autocast(device, tc.amp):
                     out = model(batch.x, batch.mask, targets)
@@ -217,7 +227,8 @@ def train_fold(
                     sums[k] = sums.get(k, 0.0) + v * len(chunk)
             train_seconds += time.perf_counter() - t0
             t1 = time.perf_counter()
-            val_preds = predict(model, bags, parts["val"], batch_size=tc.eval_batch_size, device=device, amp=tc.amp)
+            val_preds = predict(model, bags, parts["val"], batch_size=tc.eval_batch_size, device=device, amp=tc.amp,
+                                standardize=scale)
             val_result = _evaluate(bags, val_preds)
             eval_seconds += time.perf_counter() - t1
             record = {f"train.{k}": v / len(train_idx) for k, v in sums.items()}
@@ -237,7 +248,8 @@ def train_fold(
                 break
         model.load_state_dict(best_state)
         t2 = time.perf_counter()
-        test_preds = predict(model, bags, parts["test"], batch_size=tc.eval_batch_size, device=device, amp=tc.amp)
+        test_preds = predict(model, bags, parts["test"], batch_size=tc.eval_batch_size, device=device, amp=tc.amp,
+                             standardize=scale)
         eval_seconds += time.perf_counter() - t2
         test_result = _evaluate(bags, test_preds)
     epochs_run = len(history)
@@ -255,4 +267,5 @@ def train_fold(
         eval_slides_per_s=n_eval / max(eval_seconds, 1e-9),
         peak_memory_mb=memory.peak_mb,
         state_dict=best_state,
+        standardize=scale,
     )

@@ -118,3 +118,19 @@ def test_compose_loss_weights_schedules_and_rejects_stray_terms():
     assert total.item() == pytest.approx(0.7 * ce + 0.5 * np.log(2) + 0.3 * 3.0)
     with pytest.raises(RuntimeError, match="no configured weight"):
         compose_loss(out, fine, coarse, (LossTerm("fine_ce"),), epoch=0, total_epochs=1)
+
+
+def test_standardisation_uses_training_instances_only_and_keeps_padding_zero():
+    from benchmark.data.bags import instance_statistics
+
+    bags = tiny_bags()
+    mean, std = instance_statistics(bags, PARTS["train"])
+    rows = np.concatenate([np.asarray(bags.bag(i)) for i in PARTS["train"]]).astype(np.float64)
+    np.testing.assert_allclose(mean, rows.mean(0), atol=1e-10)
+    np.testing.assert_allclose(std, rows.std(0), atol=1e-10)
+    batch = pad_batch(bags, [0, 1], standardize=(mean, std))
+    assert torch.all(batch.x[~batch.mask] == 0)
+    n0 = int(bags.lengths[0])
+    np.testing.assert_allclose(batch.x[0, :n0].numpy(), (np.asarray(bags.bag(0)) - mean) / std, atol=1e-5)
+    out = train_fold(config(standardize=True), bags, PARTS, seed=1)
+    np.testing.assert_allclose(out.standardize[0], mean)

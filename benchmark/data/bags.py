@@ -17,7 +17,7 @@ import torch
 from benchmark.errors import DataError
 from benchmark.hierarchy import Hierarchy
 
-__all__ = ["BagCollection", "PaddedBatch", "pad_batch"]
+__all__ = ["BagCollection", "PaddedBatch", "instance_statistics", "pad_batch"]
 
 
 @dataclass
@@ -134,6 +134,7 @@ def pad_batch(
     *,
     max_instances: int | None = None,
     rng: np.random.Generator | None = None,
+    standardize: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> PaddedBatch:
     """Gather bags ``index`` into one padded batch.
 
@@ -143,6 +144,8 @@ def pad_batch(
         max_instances: training-time cap; bags longer than this are replaced by a random subset
             (without replacement, original order kept). None = full bags (always used for evaluation).
         rng: generator for the subset; required when ``max_instances`` is set.
+        standardize: (mean, std), each (D,), applied to real instances only (padding stays 0); the
+            statistics come from the training part of the fold (see `instance_statistics`).
     """
     index = np.asarray(index, dtype=np.int64)
     rows: list[np.ndarray] = []
@@ -164,6 +167,11 @@ def pad_batch(
         else:
             x[b, : len(r)] = bags.features[r]
         mask[b, : len(r)] = True
+    if standardize is not None:
+        mean, std = standardize
+        x -= mean.astype(np.float32)
+        x /= std.astype(np.float32)
+        x[~mask] = 0.0
     fine = bags.fine_labels[index]
     return PaddedBatch(
         x=torch.from_numpy(x),
@@ -172,3 +180,23 @@ def pad_batch(
         coarse=torch.from_numpy(bags.hierarchy.coarse_of(fine)),
         index=torch.from_numpy(index.copy()),
     )
+
+
+def instance_statistics(bags: BagCollection, index: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and std (D,) over all instances of the bags ``index`` (float64, streamed per bag).
+
+    Used to standardise unscaled features (classical MIL sets) with training-part statistics only;
+    a feature with zero variance gets std 1 so it maps to 0 instead of NaN.
+    """
+    total = np.zeros(bags.dim)
+    squares = np.zeros(bags.dim)
+    count = 0
+    for i in np.asarray(index, dtype=np.int64):
+        x = np.asarray(bags.bag(int(i)), dtype=np.float64)
+        total += x.sum(0)
+        squares += (x * x).sum(0)
+        count += len(x)
+    mean = total / max(count, 1)
+    std = np.sqrt(np.maximum(squares / max(count, 1) - mean * mean, 0.0))
+    std[std < 1e-12] = 1.0
+    return mean, std
