@@ -24,7 +24,7 @@ from benchmark.contract import MILModel, MILOutput, Targets, masked_softmax
 from benchmark.hierarchy import Hierarchy
 from benchmark.models import register_model
 
-__all__ = ["ABMIL", "ABMILConfig", "GatedAttention"]
+__all__ = ["ABMIL", "ABMILConfig", "ABMILPlainConfig", "GatedAttention"]
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,20 @@ class ABMIL(MILModel):
         return MILOutput(logits=self.classifier(z), attention=a, embeddings=z)
 
 
+@dataclass(frozen=True)
+class ABMILPlainConfig(ABMILConfig):
+    """ABMIL with Ilse's plain (non-gated) tanh attention."""
+
+    gated: bool = False
+
+
 register_model(
     "abmil",
     config=ABMILConfig,
     description="Gated attention MIL (Ilse et al. 2018), 512-d embedding, attention 128",
+)(ABMIL)
+register_model(
+    "abmil-plain",
+    config=ABMILPlainConfig,
+    description="Attention MIL with plain tanh attention (Ilse et al. 2018), 512-d embedding, attention 128",
 )(ABMIL)

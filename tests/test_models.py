@@ -174,7 +174,9 @@ def test_forward_rejects_bad_inputs(name):
 
 @pytest.mark.parametrize(
     ("name", "d", "c", "expected"),
-    [("abmil", 1024, 2, 657_283), ("abmil", 1536, 2, 919_427), ("abmil", 1024, 6, 659_335), ("abmil", 1536, 7, 921_992)],
+    [("abmil", 1024, 2, 657_283), ("abmil", 1536, 2, 919_427), ("abmil", 1024, 6, 659_335), ("abmil", 1536, 7, 921_992),
+     ("abmil-plain", 1024, 2, 591_619), ("abmil-plain", 1536, 2, 853_763), ("abmil-plain", 1024, 6, 593_671),
+     ("abmil-plain", 1536, 7, 856_328)],
 )
 def test_parameter_counts_match_baselines_md(name, d, c, expected):
     hier = Hierarchy.from_groups({"all": [f"c{i}" for i in range(c)]})
