@@ -159,12 +159,17 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from benchmark.models import MODELS, ensure_registered
+    from benchmark.models import MODELS, default_loss_terms, ensure_registered
 
     ensure_registered()
-    rows = [{"name": e.name, "description": e.meta["description"],
-             "defaults": dataclasses.asdict(e.meta["config"]()),
-             "loss": [t.name for t in e.meta["loss"]]} for e in MODELS]
+    rows = []
+    for e in MODELS:
+        defaults = dataclasses.asdict(e.meta["config"]())
+        rows.append({"name": e.name, "description": e.meta["description"], "defaults": defaults,
+                     "loss": [f"{t.weight:g}·{t.name}" + ("" if t.schedule == "constant" else
+                              f" ({'1−' if t.complement else ''}{t.schedule})")
+                              for t in default_loss_terms(e.name, defaults)],
+                     "train_defaults": e.meta["train_defaults"]})
     if args.format == "json":
         print(json.dumps(rows, indent=1))
         return 0

@@ -175,7 +175,7 @@ class LossTerm:
     """One weighted loss term: total = Σ weight · schedule(progress) · term.
 
     ``schedule`` is "constant" (1), "linear" (1 − e/E) or "quadratic" (1 − (e/E)²); ``complement``
-    uses 1 − schedule instead (HMIL weights the fine terms by β and the coarse terms by 1 − β).
+    uses 1 − schedule instead (HMIL weights its coarse and alignment terms by β and SupCon by 1 − β).
     """
 
     name: str

@@ -5,7 +5,7 @@ total = Σ_t  w_t · s_t(e, E) · L_t
 * ``fine_ce`` = CE(logits, y_fine) and ``coarse_ce`` = CE(coarse_logits, y_coarse) are computed here;
   every other term comes from ``MILOutput.aux_losses`` under its name.
 * s_t is ``constant`` (1), ``linear`` (β = 1 − e/E) or ``quadratic`` (1 − (e/E)²), or 1 − s_t with
-  ``complement`` (HMIL weights coarse terms by 1 − β). e is the 0-based epoch, E the configured
+  ``complement`` (HMIL weights SupCon by 1 − β while its coarse terms get β). e is the 0-based epoch, E the configured
   number of epochs (never the early-stopping epoch, so stopping early truncates, not compresses, a curriculum).
 """
 

@@ -26,7 +26,7 @@ MODELS: Registry[type[MILModel]] = Registry("model", "--models")
 # Every public module of these packages is a model file and must register at least one model (a test
 # checks it); private helpers (``_nystrom.py``) are skipped. HMIL registers from ``hmil.model``.
 MODEL_PACKAGES = ("baselines",)
-EXTRA_MODEL_MODULES: tuple[str, ...] = ()
+EXTRA_MODEL_MODULES: tuple[str, ...] = ("hmil.model",)
 
 
 FINE_CE_ONLY = (LossTerm("fine_ce"),)
