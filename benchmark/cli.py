@@ -26,6 +26,7 @@ def _handlers() -> dict[str, Callable[[argparse.Namespace], int]]:
 
     return {
         "run": c.cmd_run,
+        "ablate": c.cmd_ablate,
         "compare": c.cmd_compare,
         "datasets": c.cmd_datasets,
         "models": c.cmd_models,

@@ -47,6 +47,29 @@ def _tracking_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--experiment", default=None, help="MLflow experiment (default: the dataset name)")
 
 
+def _run_args(p: argparse.ArgumentParser, *, models: bool) -> None:
+    """Options shared by `run` and `ablate`."""
+    _data_args(p)
+    _cv_args(p)
+    _tracking_args(p)
+    g = p.add_argument_group("models and training")
+    if models:
+        g.add_argument("--models", default="all", help="comma-separated model names or 'all' (default: all)")
+    g.add_argument("--epochs", type=int, default=None, help="maximum epochs per fold (default 20)")
+    g.add_argument("--batch-size", type=int, default=None, help="bags per optimiser step (default: the model's)")
+    g.add_argument("--lr", type=float, default=None, help="learning rate (default: the model's)")
+    g.add_argument("--max-instances", type=int, default=None, help="training-time cap on instances per bag")
+    g.add_argument("--device", default=None, help="auto (default), cpu or cuda[:i]")
+    g.add_argument("--seed", type=int, default=0, help="run seed; fold seeds derive from it (default 0)")
+    g.add_argument("--fold", type=int, action="append", default=None, help="run only this fold (repeatable)")
+    g.add_argument("--splits", default=None, help="use this split CSV instead of the generated one")
+    g.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config field: train.*, model.* or loss.<term>.<field>, "
+                   "e.g. --set train.patience=10 --set model.dropout=0 --set loss.supcon.weight=0.5")
+    g.add_argument("--no-compare", action="store_true", help="do not print the comparison table at the end")
+    _common(p)
+
+
 def build_parser(version: str) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     parser = argparse.ArgumentParser(
         prog="benchmark",
@@ -61,23 +84,18 @@ def build_parser(version: str) -> tuple[argparse.ArgumentParser, dict[str, argpa
                                      description="Train every model on identical folds and log to MLflow. "
                                      "Re-running the same command resumes: finished folds are skipped.",
                                      epilog=_EPILOG)
-    _data_args(p)
-    _cv_args(p)
-    _tracking_args(p)
-    g = p.add_argument_group("models and training")
-    g.add_argument("--models", default="all", help="comma-separated model names or 'all' (default: all)")
-    g.add_argument("--epochs", type=int, default=None, help="maximum epochs per fold (default 20)")
-    g.add_argument("--batch-size", type=int, default=None, help="bags per optimiser step (default 16)")
-    g.add_argument("--lr", type=float, default=None, help="learning rate (default: the model's)")
-    g.add_argument("--max-instances", type=int, default=None, help="training-time cap on instances per bag")
-    g.add_argument("--device", default=None, help="auto (default), cpu or cuda[:i]")
-    g.add_argument("--seed", type=int, default=0, help="run seed; fold seeds derive from it (default 0)")
-    g.add_argument("--fold", type=int, action="append", default=None, help="run only this fold (repeatable)")
-    g.add_argument("--splits", default=None, help="use this split CSV instead of the generated one")
-    g.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="override any config field, e.g. --set train.patience=10 --set model.dropout=0")
-    g.add_argument("--no-compare", action="store_true", help="do not print the comparison table at the end")
-    _common(p)
+    _run_args(p, models=True)
+
+    p = subs["ablate"] = sub.add_parser(
+        "ablate", help="HMIL ablation ladder on identical folds, with paired tests vs the full model",
+        description="Run flat gated attention → +coarse branch → +HAM → +HBA → +SupCon → +curriculum (full HMIL) "
+        "on the same folds, log each rung to MLflow (experiment <dataset>-ablation) and print the ladder table "
+        "with Wilcoxon tests against the full model. Resumable like `run`.", epilog=_EPILOG)
+    _run_args(p, models=False)
+    p.add_argument("--rungs", default=None,
+                   help="comma-separated rungs (default: 1-flat,2-dual,3-ham,4-hba,5-scl,6-full; "
+                   "also 7-quadratic, 7-constant, 8-cosine-tau)")
+    p.add_argument("--format", choices=("table", "md", "json"), default="table")
 
     p = subs["compare"] = sub.add_parser("compare", help="methods × metrics table from MLflow",
                                          description="Mean ± std over folds per method from MLflow, best in bold, "

@@ -14,6 +14,7 @@ from benchmark.config import CVConfig, DataConfig, parse_set_options
 from benchmark.errors import BenchmarkError
 
 __all__ = [
+    "cmd_ablate",
     "cmd_compare",
     "cmd_data_check",
     "cmd_data_pack",
@@ -58,9 +59,8 @@ def _emit(text: str, output: str | None) -> None:
         print(text)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from benchmark.cli_progress import RichObserver
-    from benchmark.runner import RunRequest, run_benchmark
+def _run_request(args: argparse.Namespace, models: list[str]):
+    from benchmark.runner import RunRequest
 
     sets = parse_set_options(args.set)
     train = dict(sets.get("train", {}))
@@ -70,8 +70,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             train[key] = str(getattr(args, option))
     if sets.get("data") or sets.get("cv"):
         raise BenchmarkError("--set supports model.*, train.* and loss.*; data and cv have their own options.")
-    request = RunRequest(
-        models=[m.strip() for m in args.models.split(",") if m.strip()],
+    return RunRequest(
+        models=models,
         data=data_config(args),
         cv=cv_config(args),
         seed=args.seed,
@@ -85,6 +85,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         new_splits=args.new_splits,
         folds=args.fold,
     )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from benchmark.cli_progress import RichObserver
+    from benchmark.runner import run_benchmark
+
+    request = _run_request(args, [m.strip() for m in args.models.split(",") if m.strip()])
     with RichObserver(console) as observer:
         summary = run_benchmark(request, observer)
     console.print(f"[bold]MLflow[/bold] {summary.tracking_uri}  experiment [bold]{summary.experiment}[/bold]  "
@@ -99,6 +106,23 @@ def cmd_run(args: argparse.Namespace) -> int:
                          split_digest=summary.split_digest)
         console.print(result.to_rich_table())
     console.print("Browse the runs: [bold]mlflow ui --backend-store-uri " + summary.tracking_uri + "[/bold]")
+    return 0
+
+
+def cmd_ablate(args: argparse.Namespace) -> int:
+    from benchmark.ablate import DEFAULT_RUNGS, run_ablation
+    from benchmark.cli_progress import RichObserver
+
+    rungs = [r.strip() for r in args.rungs.split(",") if r.strip()] if args.rungs else list(DEFAULT_RUNGS)
+    with RichObserver(console) as observer:
+        tables = run_ablation(_run_request(args, ["hmil"]), rungs, observer)
+    for level, table in tables.items():
+        if args.format == "json":
+            print(table.to_json())
+        elif args.format == "md":
+            print(f"### {level}\n\n{table.to_markdown()}\n")
+        else:
+            console.print(table.to_rich_table())
     return 0
 
 
