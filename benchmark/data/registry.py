@@ -38,7 +38,7 @@ class DatasetInfo:
 DATASETS: Registry[Loader] = Registry("dataset", "--dataset")
 
 # Modules whose import registers datasets. Listed here (not discovered) so the registry is explicit.
-_DATASET_MODULES = ("benchmark.data.simulated", "benchmark.data.real")
+_DATASET_MODULES = ("benchmark.data.simulated", "benchmark.data.real", "benchmark.data.digits")
 
 
 def register_dataset(name: str, info: DatasetInfo) -> Callable[[Loader], Loader]:

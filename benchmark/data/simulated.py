@@ -1,0 +1,279 @@
+"""Simulated datasets ``panda-sim`` (the embedded default) and ``bracs-sim``: generated once, cached on disk.
+
+Both are deterministic functions of (generator version, parameters, seed). The first load writes
+``<cache_dir>/sim/<name>-<digest>/`` with ``features.npy`` (T, D) float16, ``offsets.npy`` (S + 1,),
+``patterns.npy`` (T,) int8 instance pattern ids and ``meta.json``; later loads memory-map it. The
+directory is built under a temporary name and renamed into place, so an interrupted run never leaves
+a half-written cache; an unreadable cache is deleted and regenerated. The generative models and
+their calibration are documented in docs/datasets.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark.config import DataConfig
+from benchmark.data._sim_bracs import BRACS_PATTERNS, BracsSimParams, bracs_label, bracs_plan, bracs_space
+from benchmark.data._sim_core import FeatureSpace, SlidePlan, write_features
+from benchmark.data._sim_panda import (
+    PANDA_PATTERNS,
+    PandaSimParams,
+    gleason_score,
+    isup_grade,
+    panda_plan,
+    panda_space,
+)
+from benchmark.data.bags import BagCollection
+from benchmark.data.registry import DatasetInfo, register_dataset
+from benchmark.errors import ConfigError, DataError
+from benchmark.hierarchy import Hierarchy
+
+__all__ = [
+    "BRACS_HIERARCHY",
+    "GENERATOR_VERSION",
+    "PANDA_HIERARCHY",
+    "BracsSimParams",
+    "PandaSimParams",
+    "bracs_label",
+    "generate_simulated",
+    "gleason_score",
+    "isup_grade",
+    "load_bracs_sim",
+    "load_panda_sim",
+    "sim_cache_dir",
+]
+
+logger = logging.getLogger(__name__)
+
+# Bump whenever a change alters generated arrays for unchanged parameters (invalidates caches).
+GENERATOR_VERSION = "1"
+
+PANDA_HIERARCHY = Hierarchy.from_groups(
+    {"benign": ["ISUP 0"], "low-grade": ["ISUP 1", "ISUP 2"], "high-grade": ["ISUP 3", "ISUP 4", "ISUP 5"]},
+    ordinal=True,
+)
+BRACS_HIERARCHY = Hierarchy.from_groups(
+    {"benign": ["N", "PB", "UDH"], "atypical": ["FEA", "ADH"], "malignant": ["DCIS", "IC"]},
+    ordinal=False,
+)
+
+_MIN_SLIDES_PER_CLASS = 3  # below this a 5-fold split cannot even hold every class
+
+
+@dataclasses.dataclass(frozen=True)
+class _SimSpec:
+    """How one simulated dataset is planned, drawn and named."""
+
+    name: str
+    defaults: Callable[[], Any]  # the scale-1 parameter dataclass
+    hierarchy: Hierarchy
+    patterns: tuple[str, ...]
+    background: tuple[int, ...]  # pattern indices lesion instances may be mixed with
+    plan: Callable[[Any, int], SlidePlan]
+    space: Callable[[Any, int], FeatureSpace]
+    slide_id: Callable[[int], str]
+    case_id: Callable[[int], str]
+    site_names: tuple[str, ...] | None
+
+
+def _digest(spec: _SimSpec, params: Any, seed: int) -> str:
+    payload = {"dataset": spec.name, "version": GENERATOR_VERSION, "seed": seed, "params": dataclasses.asdict(params)}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def sim_cache_dir(cfg: DataConfig) -> Path:
+    """Path of the cache directory ``cfg`` resolves to (exists only after the first load)."""
+    spec, params = _SPECS[cfg.name], _params_for(cfg)
+    return Path(cfg.cache_dir) / "sim" / f"{spec.name}-{_digest(spec, params, cfg.seed)}"
+
+
+def _params_for(cfg: DataConfig) -> Any:
+    spec = _SPECS.get(cfg.name)
+    if spec is None:
+        raise ConfigError(f"data.name={cfg.name!r} is not a simulated dataset; use one of {sorted(_SPECS)}.")
+    base = spec.defaults()
+    params = base.scaled(cfg.scale)
+    need = _MIN_SLIDES_PER_CLASS * spec.hierarchy.n_fine
+    if params.n_slides < need:
+        raise ConfigError(
+            f"data.scale={cfg.scale} gives {params.n_slides} slides for {cfg.name}, fewer than the {need} needed "
+            f"({_MIN_SLIDES_PER_CLASS} per class); use --scale ≥ {need / base.n_slides:.3g}."
+        )
+    return params
+
+
+def _info(spec: _SimSpec, params: Any, seed: int, labels: np.ndarray, n_inst: int) -> dict:
+    """Flat, JSON-friendly provenance: generator params, seed, version and the realised class shares.
+
+    Only what the digest covers (plus counts derived from it), so equal fingerprints mean equal info.
+    """
+    info: dict[str, Any] = {"generator": spec.name, "generator_version": GENERATOR_VERSION, "seed": seed,
+                            "n_instances": n_inst}
+    for key, value in dataclasses.asdict(params).items():
+        info[key] = json.dumps(list(value)) if isinstance(value, list | tuple) else value
+    counts = np.bincount(labels, minlength=spec.hierarchy.n_fine)
+    info["fine_counts"] = json.dumps(counts.tolist())
+    info["fine_shares"] = json.dumps([round(float(c) / len(labels), 4) for c in counts])
+    return info
+
+
+def _generate(spec: _SimSpec, params: Any, seed: int, scale: float, out: Path) -> None:
+    """Draw the dataset into ``out`` (an empty directory): features, offsets, patterns, meta.json last."""
+    plan = spec.plan(params, seed)
+    n_inst = int(plan.lengths.sum())
+    need = n_inst * params.dim * 2
+    free = shutil.disk_usage(out).free
+    if need > 0.95 * free:
+        raise DataError(f"{spec.name} at --scale {scale} needs {need / 1e9:.1f} GB in {out.parent}, "
+                        f"only {free / 1e9:.1f} GB free; lower --scale or point --cache-dir elsewhere.")
+    logger.info("generating %s: %d slides, %d instances, D=%d (%.2f GB)", spec.name, len(plan.labels), n_inst,
+                params.dim, need / 1e9)
+    offsets = write_features(out, spec.space(params, seed), plan, seed, background=spec.background)
+    np.save(out / "offsets.npy", offsets)
+    meta = {
+        "dataset": spec.name,
+        "generator_version": GENERATOR_VERSION,
+        "seed": seed,
+        "scale": scale,
+        "digest": _digest(spec, params, seed),
+        "params": dataclasses.asdict(params),
+        "patterns": list(spec.patterns),
+        "slide_ids": [spec.slide_id(i) for i in range(len(plan.labels))],
+        "case_ids": [spec.case_id(int(c)) for c in plan.cases],
+        "fine_labels": plan.labels.tolist(),
+        "sites": None if spec.site_names is None else [spec.site_names[s] for s in plan.sites],
+        "n_label_noise": int(np.sum(plan.labels != plan.clean_labels)),
+        "info": _info(spec, params, seed, plan.labels, n_inst),
+    }
+    (out / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+
+
+def _read(spec: _SimSpec, path: Path, digest: str) -> BagCollection:
+    """Open a finished cache directory; raises (DataError/ValueError/OSError/KeyError) when it is unusable."""
+    meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+    if meta.get("digest") != digest or meta.get("generator_version") != GENERATOR_VERSION:
+        raise DataError(f"{path}: meta.json does not match the requested generator parameters")
+    features = np.load(path / "features.npy", mmap_mode="r")
+    offsets = np.load(path / "offsets.npy")
+    if features.ndim != 2 or features.shape[1] != meta["params"]["dim"] or offsets[-1] != features.shape[0]:
+        raise DataError(f"{path}: features.npy {features.shape} does not match offsets/meta")
+    return BagCollection(
+        name=spec.name,
+        slide_ids=meta["slide_ids"],
+        case_ids=meta["case_ids"],
+        fine_labels=np.asarray(meta["fine_labels"], dtype=np.int64),
+        features=features,
+        offsets=offsets,
+        hierarchy=spec.hierarchy,
+        sites=meta["sites"],
+        fingerprint=digest,
+        info=meta["info"],
+    )
+
+
+def generate_simulated(name: str, params: Any, seed: int, out_dir: str | Path) -> BagCollection:
+    """Generate ``name`` with explicit (e.g. non-default) generator params into ``out_dir``, bypassing the cache.
+
+    Used by scripts/calibrate_sim.py to try parameter sets; the registry loaders use the defaults.
+
+    Args:
+        name: "panda-sim" or "bracs-sim".
+        params: a `PandaSimParams` / `BracsSimParams` (use ``.scaled(scale)`` for other sizes).
+        seed: generator seed.
+        out_dir: an empty or missing directory; it receives the same files as a cache entry.
+    """
+    spec = _SPECS[name]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _generate(spec, params, seed, 1.0, out)
+    return _read(spec, out, _digest(spec, params, seed))
+
+
+def _load(cfg: DataConfig) -> BagCollection:
+    spec, params = _SPECS[cfg.name], _params_for(cfg)
+    digest = _digest(spec, params, cfg.seed)
+    final = sim_cache_dir(cfg)
+    if final.exists():
+        try:
+            return _read(spec, final, digest)
+        except (DataError, ValueError, OSError, KeyError, TypeError) as exc:
+            logger.warning("cache %s is unusable (%s); regenerating", final, exc)
+            shutil.rmtree(final, ignore_errors=True)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        _generate(spec, params, cfg.seed, cfg.scale, tmp)
+        try:
+            os.rename(tmp, final)
+        except OSError:  # another process finished the same dataset first: keep theirs
+            logger.info("cache %s appeared concurrently; using it", final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return _read(spec, final, digest)
+
+
+_PANDA = _SimSpec(
+    name="panda-sim",
+    defaults=PandaSimParams,
+    hierarchy=PANDA_HIERARCHY,
+    patterns=PANDA_PATTERNS,
+    background=(0, 1, 2),
+    plan=panda_plan,
+    space=panda_space,
+    slide_id=lambda i: f"panda-sim-{i:05d}",
+    case_id=lambda c: f"panda-sim-{c:05d}",  # PANDA has no patient ids: one case per slide
+    site_names=PandaSimParams().providers,
+)
+_BRACS = _SimSpec(
+    name="bracs-sim",
+    defaults=BracsSimParams,
+    hierarchy=BRACS_HIERARCHY,
+    patterns=BRACS_PATTERNS,
+    background=(0, 1, 2),
+    plan=bracs_plan,
+    space=bracs_space,
+    slide_id=lambda i: f"bracs-sim-{i:04d}",
+    case_id=lambda c: f"patient-{c:04d}",
+    site_names=None,
+)
+_SPECS = {s.name: s for s in (_PANDA, _BRACS)}
+
+
+@register_dataset(
+    "panda-sim",
+    DatasetInfo(
+        description="Simulated PANDA (default): Gleason-pattern prototypes, 2 providers, ISUP 0-5 → 3 groups.",
+        hierarchy=PANDA_HIERARCHY,
+        size="400 slides, 11,171 instances (seed 0), D=1024 at scale 1; --scale 26.54 gives PANDA's 10,616 slides",
+        needs_data_dir=False,
+    ),
+)
+def load_panda_sim(cfg: DataConfig) -> BagCollection:
+    """Load (generating and caching on first use) ``panda-sim`` for ``cfg.seed`` and ``cfg.scale``."""
+    return _load(dataclasses.replace(cfg, name="panda-sim"))
+
+
+@register_dataset(
+    "bracs-sim",
+    DatasetInfo(
+        description="Simulated BRACS: 7 lesion subtypes → 3 groups, label = worst lesion, ~2.9 slides per patient.",
+        hierarchy=BRACS_HIERARCHY,
+        size="547 slides from 189 patients, 15,347 instances (seed 0), D=1024 at scale 1",
+        needs_data_dir=False,
+    ),
+)
+def load_bracs_sim(cfg: DataConfig) -> BagCollection:
+    """Load (generating and caching on first use) ``bracs-sim`` for ``cfg.seed`` and ``cfg.scale``."""
+    return _load(dataclasses.replace(cfg, name="bracs-sim"))
