@@ -1,0 +1,9 @@
+"""Test-wide settings: one torch thread (tiny tensors; avoids OpenMP oversubscription on shared CI cores)."""
+
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
