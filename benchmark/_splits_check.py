@@ -54,10 +54,13 @@ def validate_splits(
     *,
     source: str = "<splits>",
     dataset: str | None = None,
+    repeats: int | None = None,
 ) -> None:
     """See `benchmark.splits.validate_splits` (the public, documented entry point)."""
     if protocol not in ("kfold", "mc"):
         raise SplitError(f"split protocol must be 'kfold' or 'mc', got {protocol!r}.")
+    if repeats is not None and repeats < 1:
+        raise SplitError(f"split repeats must be ≥ 1, got {repeats}.")
     fix = _fix(dataset)
     for col in ("slide_id", "case_id"):
         if col not in splits.columns:
@@ -93,8 +96,8 @@ def validate_splits(
     y = norm["fine_label"].to_numpy()
     limit = _limit_text(norm, protocol)
     names = _class_names(table)
-    tested = np.zeros(len(norm), dtype=np.int64)
-    for fold in folds:
+    tested = np.zeros((len(norm), len(folds)), dtype=bool)  # (S, F) slide i is test in fold column j
+    for j, fold in enumerate(folds):
         roles = splits[fold].to_numpy(dtype=object)[pos]  # aligned to table order
         unknown = ~np.isin(roles, ROLES)
         if unknown.any():
@@ -114,15 +117,47 @@ def validate_splits(
                 f"split file {source}: fine class {c}{names.get(c, '')} has no training slide in {fold}; "
                 f"every class must be in every training part, {limit}; {fix}."
             )
-        tested += roles == "test"
-    if protocol == "kfold" and (tested != 1).any():
-        i = int(np.argmax(tested != 1))
-        sid = norm["slide_id"].iloc[i]
-        where = [f for f in folds if splits[f].to_numpy(dtype=object)[pos[i]] == "test"]
-        what = f"tested in {len(where)} folds ({', '.join(where)})" if where else "never tested"
+        tested[:, j] = roles == "test"
+    if protocol == "kfold":
+        _check_tested_once(tested, folds, norm, source, fix, repeats)
+
+
+def _infer_repeats(tested: np.ndarray) -> int:
+    """Repeats of a k-fold file whose count was not given: the most common per-slide test count, when it
+    divides the fold columns into blocks of ≥ 2 (else 1, so that a slide tested twice in a plain k-fold
+    file is reported as such)."""
+    counts = np.bincount(tested.sum(axis=1))
+    mode = int(np.argmax(counts))
+    n_cols = tested.shape[1]
+    return mode if mode >= 1 and n_cols % mode == 0 and n_cols // mode >= 2 else 1
+
+
+def _check_tested_once(
+    tested: np.ndarray, folds: list[str], norm: pd.DataFrame, source: str, fix: str, repeats: int | None
+) -> None:
+    """Every slide tested exactly once per repeat (a block of ``len(folds) / repeats`` fold columns)."""
+    n_rep = repeats if repeats is not None else _infer_repeats(tested)
+    if len(folds) % n_rep:
         raise SplitError(
-            f"split file {source}: slide {sid} is {what}{_more(int((tested != 1).sum()))}; "
-            f"k-fold splits test every slide exactly once (use protocol 'mc' for repeated random splits); {fix}."
+            f"split file {source}: {len(folds)} fold columns cannot hold {n_rep} repeats of equal size "
+            f"(repeated k-fold numbers columns repeat · n_folds + fold); {fix}."
+        )
+    k = len(folds) // n_rep
+    for r in range(n_rep):
+        block = tested[:, r * k : (r + 1) * k]
+        bad = block.sum(axis=1) != 1
+        if not bad.any():
+            continue
+        i = int(np.argmax(bad))
+        where = [folds[r * k + j] for j in np.flatnonzero(block[i])]
+        what = f"tested in {len(where)} folds ({', '.join(where)})" if where else "never tested"
+        if n_rep == 1:
+            rule = "k-fold splits test every slide exactly once (use protocol 'mc' for repeated random splits)"
+        else:
+            what += f" {'of' if where else 'in'} repeat {r} ({folds[r * k]}..{folds[(r + 1) * k - 1]})"
+            rule = "repeated k-fold splits test every slide exactly once per repeat"
+        raise SplitError(
+            f"split file {source}: slide {norm['slide_id'].iloc[i]} is {what}{_more(int(bad.sum()))}; {rule}; {fix}."
         )
 
 

@@ -9,8 +9,14 @@ Two protocols, both case-grouped (all slides of a case share one role in a fold)
   train/val/test splits. Per-class case counts for val and test are fixed by a largest-remainder
   allocation, so they are identical in every repetition (as in the paper's released splits).
 
-Seeds: fold/repetition ``i`` uses ``np.random.SeedSequence(cv.seed).spawn(n_folds)[i]``, so adding
-folds never changes the earlier ones' validation carving or mc draws.
+Repeated k-fold (``cv.repeats`` = R > 1, kfold only): R independent stratified partitions; fold
+column ``r · n_folds + f`` is fold f of repeat r, and every slide is tested exactly once per repeat.
+Repeat 0 is exactly the single (R = 1) k-fold partition (``random_state = cv.seed``); repeat r ≥ 1
+shuffles with a seed drawn from ``np.random.SeedSequence([cv.seed, r])``.
+
+Seeds: fold column/repetition ``i`` carves validation (kfold) or draws its split (mc) with
+``np.random.SeedSequence(cv.seed).spawn(n_columns)[i]``, so adding folds or repeats never changes the
+earlier columns' validation carving or mc draws.
 """
 
 from __future__ import annotations
@@ -85,8 +91,9 @@ def make_splits(table: pd.DataFrame, cv: CVConfig) -> pd.DataFrame:
             f"Lower --folds to ≤ {int(counts.min())} or use --protocol mc."
         )
     # sklearn's StratifiedGroupKFold loops over cases in Python: ~4 s per call at 10k cases on a busy CPU.
-    log.info("making %d %s splits of %d slides (seed %d)...", cv.n_folds, cv.protocol, len(norm), cv.seed)
-    seeds = np.random.SeedSequence(cv.seed).spawn(cv.n_folds)
+    total = cv.total_folds
+    log.info("making %d %s splits of %d slides (seed %d)...", total, cv.protocol, len(norm), cv.seed)
+    seeds = np.random.SeedSequence(cv.seed).spawn(total)
     y = norm["fine_label"].to_numpy()
     groups = norm["case_id"].to_numpy(dtype=object)
     out = norm[["slide_id", "case_id"]].copy()
@@ -105,7 +112,7 @@ def make_splits(table: pd.DataFrame, cv: CVConfig) -> pd.DataFrame:
                     "raise the fractions or lower --folds."
                 )
         out[f"fold_{k}"] = roles
-    log.info("made %d %s splits over %d cases", cv.n_folds, cv.protocol, len(np.unique(groups)))
+    log.info("made %d %s splits over %d cases", total, cv.protocol, len(np.unique(groups)))
     return out
 
 
@@ -114,15 +121,28 @@ def _seed_int(seq: np.random.SeedSequence) -> int:
     return int(seq.generate_state(1, dtype=np.uint32)[0])
 
 
+def _repeat_seed(seed: int, repeat: int) -> int:
+    """``random_state`` of repeat ``repeat``'s test partition: the split seed itself for repeat 0 (so that
+    R = 1 files are unchanged), else an independent 32-bit seed from ``SeedSequence([seed, repeat])``."""
+    return seed if repeat == 0 else _seed_int(np.random.SeedSequence([seed, repeat]))
+
+
 def _kfold(y: np.ndarray, groups: np.ndarray, cv: CVConfig, seeds: list[np.random.SeedSequence]) -> list[np.ndarray]:
-    """Role arrays (S,) per fold: SGKF test parts, then a seeded SGKF val carve of each training part."""
-    outer = StratifiedGroupKFold(n_splits=cv.n_folds, shuffle=True, random_state=cv.seed)
+    """Role arrays (S,) per fold column (repeat-major): SGKF test parts, then a seeded SGKF val carve of
+    each training part."""
     n_val_splits = max(2, round(1 / cv.val_fraction))
     folds = []
     with warnings.catch_warnings():
         # "least populated class has only m members": expected for rare classes; grouping is what matters.
         warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
-        for k, (train_idx, test_idx) in enumerate(outer.split(np.zeros(len(y)), y, groups)):
+        outer_splits = [
+            split
+            for r in range(cv.repeats)
+            for split in StratifiedGroupKFold(
+                n_splits=cv.n_folds, shuffle=True, random_state=_repeat_seed(cv.seed, r)
+            ).split(np.zeros(len(y)), y, groups)
+        ]
+        for k, (train_idx, test_idx) in enumerate(outer_splits):
             roles = np.full(len(y), "train", dtype=object)
             roles[test_idx] = "test"
             n_groups = len(np.unique(groups[train_idx]))

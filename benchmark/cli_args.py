@@ -60,6 +60,8 @@ def _run_args(p: argparse.ArgumentParser, *, models: bool) -> None:
     g.add_argument("--lr", type=float, default=None, help="learning rate (default: the model's)")
     g.add_argument("--max-instances", type=int, default=None, help="training-time cap on instances per bag")
     g.add_argument("--device", default=None, help="auto (default), cpu or cuda[:i]")
+    g.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (default: torch's choice; use 1 per process when several share cores)")
     g.add_argument("--seed", type=int, default=0, help="run seed; fold seeds derive from it (default 0)")
     g.add_argument("--fold", type=int, action="append", default=None, help="run only this fold (repeatable)")
     g.add_argument("--splits", default=None, help="use this split CSV instead of the generated one")

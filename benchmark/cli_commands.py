@@ -62,6 +62,13 @@ def _emit(text: str, output: str | None) -> None:
 def _run_request(args: argparse.Namespace, models: list[str]):
     from benchmark.runner import RunRequest
 
+    if args.threads is not None:
+        if args.threads < 1:
+            raise BenchmarkError(f"--threads must be ≥ 1, got {args.threads}.")
+        import torch
+
+        torch.set_num_threads(args.threads)  # execution only: not part of the config hash
+
     sets = parse_set_options(args.set)
     train = dict(sets.get("train", {}))
     for option, key in (("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr"),

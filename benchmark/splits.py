@@ -1,14 +1,16 @@
 """Identical, hashed folds for every method: make, validate, save, load and index split files.
 
 A split file is a CSV ``slide_id, case_id, fold_0 … fold_{k-1}`` whose fold columns hold
-``train``/``val``/``test``. One file per (dataset, protocol, k, seed) is generated once, saved with
-its sha256 digest and reused by every method, so all methods see exactly the same folds.
+``train``/``val``/``test``. One file per (dataset, protocol, k, repeats, seed) is generated once, saved
+with its sha256 digest and reused by every method, so all methods see exactly the same folds.
 
 Protocols (``CVConfig.protocol``):
 
 - ``kfold`` (default): stratified (fine label), case-grouped k-fold with scikit-learn
   ``StratifiedGroupKFold`` semantics; validation is carved (stratified, grouped) from each fold's
-  training part. Every slide is tested exactly once.
+  training part. Every slide is tested exactly once. With ``cv.repeats`` = R > 1 (repeated k-fold,
+  e.g. 10-fold × 5 as in Ilse et al. 2018) the file holds R independent partitions, fold column
+  ``r · k + f`` being fold f of repeat r, and every slide is tested exactly once per repeat.
 - ``mc``: the HMIL paper's 10 Monte-Carlo class-stratified 80/10/10 splits (CLAM
   ``create_splits_seq.py`` style), here case-grouped. Test sets overlap across repetitions; compare
   methods with the Nadeau–Bengio corrected t-test, not a plain paired test.
@@ -63,11 +65,12 @@ def make_splits(table: pd.DataFrame, cv: CVConfig) -> pd.DataFrame:
     Args:
         table: (S rows) with ``slide_id``, ``case_id`` (empty → the slide is its own case),
             ``fine_label`` (int) and optionally ``site`` (currently not used for splitting).
-        cv: protocol, number of folds (kfold) or repetitions (mc), fractions and seed.
+        cv: protocol, number of folds (kfold) or repetitions (mc), repeats (kfold), fractions and seed.
 
     Returns:
         DataFrame (S rows, input order) with ``slide_id``, ``case_id``, ``fold_0..fold_{n-1}`` holding
-        "train"/"val"/"test". Deterministic for a given (table, cv).
+        "train"/"val"/"test", n = ``cv.total_folds`` (k · repeats for kfold). Deterministic for a given
+        (table, cv); repeat 0 of a repeated k-fold equals the single k-fold with the same seed.
 
     Raises:
         SplitError: kfold with ``n_folds`` above the smallest class's number of distinct cases, or a
@@ -90,22 +93,25 @@ def validate_splits(
     *,
     source: str = "<splits>",
     dataset: str | None = None,
+    repeats: int | None = None,
 ) -> None:
     """Check a split table against the label table; raise on the first broken rule.
 
     Args:
         splits: split table (``slide_id``, ``case_id``, ``fold_*``), any row order.
         table: label table (``slide_id``, ``case_id``, ``fine_label``[, ``fine_name``]).
-        protocol: "kfold" (also requires every slide tested exactly once) or "mc".
+        protocol: "kfold" (also requires every slide tested exactly once per repeat) or "mc".
         source: file name used in messages.
         dataset: dataset name used in the suggested fix command.
+        repeats: kfold repeats R (fold columns r · k + f); None infers R from the file (the most common
+            number of times a slide is tested, when it splits the columns into equal blocks of ≥ 2).
 
     Raises:
         SplitError: missing/extra/duplicate slides, a case id differing from the table, unknown roles,
             a case in two roles in one fold, an empty val or test part, a fine class without training
-            slides in some fold, or (kfold) a slide tested more than once or never.
+            slides in some fold, or (kfold) a slide tested more than once or never within a repeat.
     """
-    _validate(splits, table, protocol, source=source, dataset=dataset)
+    _validate(splits, table, protocol, source=source, dataset=dataset, repeats=repeats)
 
 
 def canonical_bytes(splits: pd.DataFrame) -> bytes:
@@ -213,8 +219,10 @@ def load_splits(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 
 def default_split_path(root: str | os.PathLike[str], dataset: str, cv: CVConfig) -> Path:
-    """``root / dataset / "{protocol}-k{n_folds}-seed{seed}.csv"``."""
-    return Path(root) / dataset / f"{cv.protocol}-k{cv.n_folds}-seed{cv.seed}.csv"
+    """``root / dataset / "{protocol}-k{n_folds}-seed{seed}.csv"``; repeated k-fold (R > 1) adds ``x{R}``
+    (e.g. ``kfold-k10x5-seed0.csv``), so a repeated file never shadows the single one."""
+    reps = f"x{cv.repeats}" if cv.repeats > 1 else ""
+    return Path(root) / dataset / f"{cv.protocol}-k{cv.n_folds}{reps}-seed{cv.seed}.csv"
 
 
 def get_or_create_splits(
@@ -240,26 +248,30 @@ def get_or_create_splits(
         (splits, path, sha256 digest of the file).
 
     Raises:
-        SplitError: an existing file is unreadable, has a fold count other than ``cv.n_folds`` or
-            fails `validate_splits` (the message says to delete it or pass ``--new-splits``).
+        SplitError: an existing file is unreadable, has a fold-column count other than
+            ``cv.total_folds`` or fails `validate_splits` (the message says to delete it or pass
+            ``--new-splits``).
     """
     path = Path(path) if path is not None else default_split_path(root, dataset_name, cv)
     if path.exists() and not overwrite:
         splits = load_splits(path)
         n = len(fold_columns(splits, source=str(path)))
-        if n != cv.n_folds:
+        if n != cv.total_folds:
+            want = (f"cv.n_folds={cv.n_folds}" if cv.repeats == 1
+                    else f"cv.n_folds × cv.repeats = {cv.n_folds} × {cv.repeats} = {cv.total_folds}")
             raise SplitError(
-                f"split file {path} has {n} folds but cv.n_folds={cv.n_folds}; pass --folds {n} to use it, "
+                f"split file {path} has {n} folds but {want}; pass --folds {n} to use it, "
                 "or delete it / pass --new-splits to regenerate."
             )
-        validate_splits(splits, table, cv.protocol, source=str(path), dataset=dataset_name)
+        validate_splits(splits, table, cv.protocol, source=str(path), dataset=dataset_name, repeats=cv.repeats)
         digest = split_digest(path)
         log.info("reusing splits %s (sha256 %s)", path, digest[:12])
         return splits, path, digest
     if path.exists():
         log.warning("--new-splits: replacing %s; results logged with its old digest are no longer comparable", path)
     splits = make_splits(table, cv)
-    validate_splits(splits, table, cv.protocol, source=f"{path} (freshly generated)", dataset=dataset_name)
+    validate_splits(splits, table, cv.protocol, source=f"{path} (freshly generated)", dataset=dataset_name,
+                    repeats=cv.repeats)
     digest = save_splits(splits, path)
     return splits, path, digest
 

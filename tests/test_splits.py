@@ -345,3 +345,70 @@ def test_bad_labels_raise(labels: list) -> None:
     t = pd.DataFrame({"slide_id": list("abcd"), "case_id": list("abcd"), "fine_label": labels})
     with pytest.raises(DataError, match=r"slide 'c' has fine_label .*integer class indices"):
         make_splits(t, CVConfig(n_folds=2))
+
+
+# ---------------------------------------------------------------------------------------- repeated k-fold
+REPEATED = CVConfig(n_folds=5, repeats=3)
+
+
+def test_repeated_kfold_tests_every_slide_once_per_repeat(table: pd.DataFrame, kfold: pd.DataFrame) -> None:
+    splits = make_splits(table, REPEATED)
+    cols = fold_columns(splits)
+    assert cols == [f"fold_{i}" for i in range(15)]
+    tests = []
+    for r in range(3):
+        block = splits[cols[r * 5 : (r + 1) * 5]].to_numpy()
+        assert ((block == "test").sum(axis=1) == 1).all(), r  # each slide tested once in this repeat
+        assert ((block == "val").sum(axis=1) <= 4).all()
+        tests.append([frozenset(splits.slide_id[splits[c] == "test"]) for c in cols[r * 5 : (r + 1) * 5]])
+    assert len({frozenset(t) for t in tests}) == 3  # three different partitions, not one repeated
+    # repeat 0 is the single k-fold partition with the same seed (fold columns and validation carve)
+    assert splits[cols[:5]].equals(kfold[cols[:5]])
+    validate_splits(splits, table, "kfold", repeats=3)
+    validate_splits(splits, table, "kfold")  # repeats inferred from the file
+    for k in range(15):
+        idx = fold_indices(splits, table, k)
+        assert sorted(np.concatenate(list(idx.values())).tolist()) == list(range(60))
+        assert set(table["fine_label"].to_numpy()[idx["train"]]) == {0, 1, 2}
+
+
+def test_repeated_kfold_deterministic_and_seeded(table: pd.DataFrame) -> None:
+    a, b = make_splits(table, REPEATED), make_splits(table, REPEATED)
+    pd.testing.assert_frame_equal(a, b)
+    other = make_splits(table, CVConfig(n_folds=5, repeats=3, seed=1))
+    assert not a[["fold_5", "fold_6"]].equals(other[["fold_5", "fold_6"]])
+    # adding repeats never changes the earlier ones
+    two = make_splits(table, CVConfig(n_folds=5, repeats=2))
+    assert two.equals(a[["slide_id", "case_id", *[f"fold_{i}" for i in range(10)]]])
+
+
+def test_repeated_kfold_validation_errors(table: pd.DataFrame) -> None:
+    splits = make_splits(table, REPEATED)
+    cols = fold_columns(splits)
+    # S00 tested twice within repeat 1 (columns 5..9)
+    test_col = next(c for c in cols[5:10] if splits.loc[0, c] == "test")
+    other = next(c for c in cols[5:10] if c != test_col and splits.loc[0, c] == "train")
+    with pytest.raises(SplitError, match=rf"slide S00 is tested in 2 folds \(.*{other}.*\) of repeat 1 "
+                                         r"\(fold_5..fold_9\); repeated k-fold splits test every slide exactly "
+                                         r"once per repeat"):
+        validate_splits(_edit(splits, "S00", other, "test"), table, "kfold", repeats=3)
+    with pytest.raises(SplitError, match=r"slide S00 is never tested in repeat 1 \(fold_5..fold_9\)"):
+        validate_splits(_edit(splits, "S00", test_col, "train"), table, "kfold", repeats=3)
+    with pytest.raises(SplitError, match=r"15 fold columns cannot hold 4 repeats"):
+        validate_splits(splits, table, "kfold", repeats=4)
+    with pytest.raises(SplitError, match=r"tested in 3 folds"):
+        validate_splits(splits, table, "kfold", repeats=1)  # a repeated file is not a plain k-fold file
+
+
+def test_repeated_kfold_file_name_and_reuse(tmp_path, table: pd.DataFrame) -> None:
+    path = default_split_path(tmp_path, "toy", REPEATED)
+    assert path == tmp_path / "toy" / "kfold-k5x3-seed0.csv"
+    assert default_split_path(tmp_path, "toy", CVConfig(n_folds=10, repeats=5)).name == "kfold-k10x5-seed0.csv"
+    splits, p, digest = get_or_create_splits(tmp_path, "toy", table, REPEATED)
+    assert p == path and len(fold_columns(load_splits(path))) == 15 and digest == split_digest(splits)
+    again, _, digest2 = get_or_create_splits(tmp_path, "toy", table, REPEATED)
+    assert digest2 == digest
+    with pytest.raises(SplitError, match=r"has 15 folds but cv.n_folds × cv.repeats = 5 × 2 = 10"):
+        get_or_create_splits(tmp_path, "toy", table, CVConfig(n_folds=5, repeats=2), path=path)
+    with pytest.raises(SplitError, match=r"has 15 folds but cv.n_folds=5"):
+        get_or_create_splits(tmp_path, "toy", table, KFOLD, path=path)

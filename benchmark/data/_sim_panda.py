@@ -106,14 +106,14 @@ class PandaSimParams:
         label_noise: share of slides moved to an adjacent ISUP grade.
     """
 
-    n_slides: int = 400
+    n_slides: int = 300
     dim: int = 1024
     latent_dim: int = 32
     nuisance_dim: int = 16
-    bag_median: float = 24.0
+    bag_median: float = 12.0
     bag_sigma: float = 0.5
-    bag_min: int = 8
-    bag_max: int = 256
+    bag_min: int = 4
+    bag_max: int = 96
     providers: tuple[str, ...] = ("karolinska", "radboud")
     provider_share: tuple[float, ...] = (0.514, 0.486)
     tumour_beta: tuple[float, float] = (2.0, 3.0)

@@ -256,7 +256,7 @@ _SPECS = {s.name: s for s in (_PANDA, _BRACS)}
     DatasetInfo(
         description="Simulated PANDA (default): Gleason-pattern prototypes, 2 providers, ISUP 0-5 → 3 groups.",
         hierarchy=PANDA_HIERARCHY,
-        size="400 slides, 11,171 instances (seed 0), D=1024 at scale 1; --scale 26.54 gives PANDA's 10,616 slides",
+        size="300 slides, 4,402 instances (seed 0), D=1024 at scale 1; --scale 35.387 gives PANDA's 10,616 slides",
         needs_data_dir=False,
     ),
 )
