@@ -28,7 +28,16 @@ from benchmark.memory import PeakMemory
 from benchmark.metrics import EvaluationResult, evaluate
 from benchmark.models import build_model
 
-__all__ = ["FoldOutcome", "Predictions", "fold_seed", "predict", "resolve_device", "seed_everything", "train_fold"]
+__all__ = [
+    "FoldOutcome",
+    "Predictions",
+    "fold_seed",
+    "predict",
+    "resolve_device",
+    "seed_everything",
+    "train_fold",
+    "training_batches",
+]
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +93,27 @@ class Predictions:
     fine_probs: np.ndarray
     coarse_head_probs: np.ndarray | None
     fine_ce: float
+
+
+def training_batches(
+    lengths: np.ndarray, index: np.ndarray, batch_size: int, pool: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """One epoch of training batches: shuffled, optionally length-bucketed within pools of batches.
+
+    With ``pool`` ≥ 2 the shuffled slides are cut into pools of ``pool · batch_size``, each pool is sorted
+    by bag length and cut into batches, and the batch order is shuffled, so a batch pads to a length close
+    to its own bags' while every epoch still sees a fresh random grouping.
+    """
+    order = rng.permutation(index)
+    if pool < 2:
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    batches = []
+    span = pool * batch_size
+    for start in range(0, len(order), span):
+        chunk = order[start : start + span]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def _eval_batches(bags: BagCollection, index: np.ndarray, batch_size: int) -> list[np.ndarray]:
@@ -209,10 +239,8 @@ def train_fold(
         for epoch in range(tc.epochs):
             t0 = time.perf_counter()
             model.train()
-            order = rng.permutation(train_idx)
             sums: dict[str, float] = {}
-            for start in range(0, len(order), tc.batch_size):
-                chunk = order[start : start + tc.batch_size]
+            for chunk in training_batches(bags.lengths, train_idx, tc.batch_size, tc.bucket_pool, rng):
                 batch = pad_batch(bags, chunk, max_instances=tc.max_instances, rng=rng, standardize=scale).to(device)
                 targets = Targets(fine=batch.fine, coarse=batch.coarse, progress=epoch / tc.epochs)
                 with _autocast(device, tc.amp):

@@ -134,3 +134,22 @@ def test_standardisation_uses_training_instances_only_and_keeps_padding_zero():
     np.testing.assert_allclose(batch.x[0, :n0].numpy(), (np.asarray(bags.bag(0)) - mean) / std, atol=1e-5)
     out = train_fold(config(standardize=True), bags, PARTS, seed=1)
     np.testing.assert_allclose(out.standardize[0], mean)
+
+
+def test_training_batches_cover_each_slide_once_and_bucket_by_length():
+    from benchmark.train import training_batches
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 200, size=100)
+    index = np.arange(100)
+    for pool in (0, 8):
+        batches = training_batches(lengths, index, 10, pool, np.random.default_rng(1))
+        assert sorted(np.concatenate(batches).tolist()) == index.tolist()
+        assert all(len(b) <= 10 for b in batches)
+    padded = {pool: sum(len(b) * lengths[b].max() for b in training_batches(lengths, index, 10, pool,
+                                                                            np.random.default_rng(1)))
+              for pool in (0, 8)}
+    assert padded[8] < 0.7 * padded[0]  # bucketing removes most padding
+    a = training_batches(lengths, index, 10, 8, np.random.default_rng(1))
+    b = training_batches(lengths, index, 10, 8, np.random.default_rng(2))
+    assert [x.tolist() for x in a] != [x.tolist() for x in b]
