@@ -95,7 +95,7 @@ class TrainConfig:
     batch_size: int = 16
     lr: float = 2e-4
     weight_decay: float = 1e-5
-    patience: int = 6
+    patience: int = 5
     min_epochs: int = 0
     max_instances: int | None = None
     selection: str = "fine.auc"

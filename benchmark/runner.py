@@ -38,6 +38,7 @@ from benchmark.models import (
 )
 from benchmark.splits import fold_indices, get_or_create_splits, load_splits, split_digest, validate_splits
 from benchmark.tracking import (
+    BufferedCurves,
     aggregate_folds,
     check_split_digest,
     configure,
@@ -281,16 +282,22 @@ def _run_fold(client, exp_id, parent_id, config, method, ident, bags, splits, sp
     run = client.create_run(exp_id, tags=tags, run_name=f"{method}-fold{fold}")
     run_id = run.info.run_id
     observer.on_fold_start(method, fold)
+    curves = BufferedCurves(client, run_id)
     try:
         log_fold_setup(client, run_id, config, bags, splits, split_path, fold, seed, parts)
 
         def on_epoch(epoch: int, record: Mapping[str, float]) -> None:
-            log_metrics(client, run_id, record, step=epoch)
+            curves.add(record, step=epoch)
             observer.on_epoch(method, fold, epoch, record)
 
         outcome = train_fold(config, bags, parts, seed=seed, on_epoch=on_epoch)
+        curves.flush()
         log_fold_outcome(client, run_id, config, bags, outcome)
     except BaseException as exc:
+        try:
+            curves.flush()  # keep the curves of a failed or interrupted fold for diagnosis
+        except Exception:  # noqa: BLE001 - never mask the original error
+            log.warning("could not write the curves of %s fold %d", method, fold)
         client.set_terminated(run_id, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
     client.set_terminated(run_id, "FINISHED")

@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import subprocess
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from benchmark.errors import BenchmarkError, SplitError
 
 __all__ = [
     "DEFAULT_TRACKING_URI",
+    "BufferedCurves",
     "aggregate_folds",
     "check_split_digest",
     "configure",
@@ -136,12 +138,32 @@ def log_params(client: MlflowClient, run_id: str, params: Mapping[str, object]) 
 
 def log_metrics(client: MlflowClient, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
     """Log metrics in batches; NaN is kept (MLflow stores it), None is skipped."""
-    import time
-
     now = int(time.time() * 1000)
     items = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None]
     for i in range(0, len(items), _MAX_METRICS_PER_BATCH):
         client.log_batch(run_id, metrics=items[i : i + _MAX_METRICS_PER_BATCH], synchronous=True)
+
+
+class BufferedCurves:
+    """Per-epoch curves for one run, written in batches (one store transaction every ``interval`` seconds
+    and at `flush`) instead of one per epoch: SQLite commits would otherwise dominate short epochs."""
+
+    def __init__(self, client: MlflowClient, run_id: str, interval: float = 10.0) -> None:
+        self.client, self.run_id, self.interval = client, run_id, interval
+        self._pending: list[Metric] = []
+        self._last = time.monotonic()
+
+    def add(self, record: Mapping[str, float], step: int) -> None:
+        now = int(time.time() * 1000)
+        self._pending += [Metric(k, float(v), now, step) for k, v in record.items() if v is not None]
+        if time.monotonic() - self._last >= self.interval:
+            self.flush()
+
+    def flush(self) -> None:
+        for i in range(0, len(self._pending), _MAX_METRICS_PER_BATCH):
+            self.client.log_batch(self.run_id, metrics=self._pending[i : i + _MAX_METRICS_PER_BATCH], synchronous=True)
+        self._pending = []
+        self._last = time.monotonic()
 
 
 def aggregate_folds(fold_runs: Mapping[int, Run]) -> dict[str, dict[str, object]]:

@@ -106,11 +106,11 @@ class PandaSimParams:
         label_noise: share of slides moved to an adjacent ISUP grade.
     """
 
-    n_slides: int = 300
+    n_slides: int = 240
     dim: int = 1024
     latent_dim: int = 32
     nuisance_dim: int = 16
-    bag_median: float = 12.0
+    bag_median: float = 10.0
     bag_sigma: float = 0.5
     bag_min: int = 4
     bag_max: int = 96

@@ -256,7 +256,7 @@ _SPECS = {s.name: s for s in (_PANDA, _BRACS)}
     DatasetInfo(
         description="Simulated PANDA (default): Gleason-pattern prototypes, 2 providers, ISUP 0-5 → 3 groups.",
         hierarchy=PANDA_HIERARCHY,
-        size="300 slides, 4,402 instances (seed 0), D=1024 at scale 1; --scale 35.387 gives PANDA's 10,616 slides",
+        size="240 slides, 2,936 instances (seed 0), D=1024 at scale 1; --scale 44.233 gives PANDA's 10,616 slides",
         needs_data_dir=False,
     ),
 )

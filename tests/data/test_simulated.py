@@ -97,7 +97,7 @@ def test_bracs_plan_label_is_most_severe_lesion_and_patients_repeat():
 def test_panda_sim_collection(tmp_path):
     bags = load_panda_sim(_cfg(tmp_path))
     p = PandaSimParams()
-    assert len(bags) == 30 and bags.dim == p.dim
+    assert len(bags) == 24 and bags.dim == p.dim
     assert bags.features.dtype == np.float16 and bags.features.shape == (bags.offsets[-1], 1024)
     assert set(bags.fine_labels.tolist()) == set(range(6))  # every class present even at scale 0.1
     assert bags.lengths.min() >= p.bag_min and bags.lengths.max() <= p.bag_max
@@ -190,17 +190,17 @@ def test_info_is_flat_and_records_class_counts(tmp_path):
 
 
 def test_scale(tmp_path):
-    assert PandaSimParams().scaled(0.2).n_slides == 60
-    assert len(load_panda_sim(_cfg(tmp_path, scale=0.2))) == 60
+    assert PandaSimParams().scaled(0.25).n_slides == 60
+    assert len(load_panda_sim(_cfg(tmp_path, scale=0.25))) == 60
     big = PandaSimParams().scaled(4.0)  # beyond 1, bags grow with √scale
-    assert (big.n_slides, big.bag_median, big.bag_max) == (1200, 24.0, 192)
-    assert PandaSimParams().scaled(35.387).n_slides == 10616
+    assert (big.n_slides, big.bag_median, big.bag_max) == (960, 20.0, 192)
+    assert PandaSimParams().scaled(44.233).n_slides == 10616
     small = BracsSimParams().scaled(0.5)
     assert (small.n_slides, small.n_patients, small.bag_median) == (274, 94, 24.0)
 
 
 def test_scale_too_small_is_a_config_error(tmp_path):
-    with pytest.raises(ConfigError, match=r"data.scale=0.01 gives 3 slides for panda-sim.*--scale ≥ 0.06"):
+    with pytest.raises(ConfigError, match=r"data.scale=0.01 gives 2 slides for panda-sim.*--scale ≥ 0.075"):
         load_panda_sim(_cfg(tmp_path, scale=0.01))
 
 
