@@ -144,7 +144,7 @@ def test_determinism(name):
 
 def test_determinism_in_fresh_process():
     code = (
-        "import torch; from tests.test_models import _two_steps; "
+        "import torch; torch.set_num_threads(1); from tests.test_models import _two_steps; "
         "s=_two_steps('abmil',0); print(float(sum(v.float().sum() for v in s.values())))"
     )
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
