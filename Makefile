@@ -29,7 +29,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 demo: install
-	$(BIN)/benchmark run --dataset panda-sim --models all --folds 5
+	$(BIN)/benchmark run --dataset panda-sim --models all --folds 5 --epochs 15
 
 test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
