@@ -35,6 +35,7 @@ def _handlers() -> dict[str, Callable[[argparse.Namespace], int]]:
         "data check": c.cmd_data_check,
         "data pack": c.cmd_data_pack,
         "perf": c.cmd_perf,
+        "validate": c.cmd_validate,
     }
 
 
@@ -52,6 +53,7 @@ def _setup_logging(verbose: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser, subparsers = build_parser(__version__)
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # shown in reports written by the command
     if args.command is None:
         parser.print_help()
         return 2

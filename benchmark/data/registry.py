@@ -38,7 +38,12 @@ class DatasetInfo:
 DATASETS: Registry[Loader] = Registry("dataset", "--dataset")
 
 # Modules whose import registers datasets. Listed here (not discovered) so the registry is explicit.
-_DATASET_MODULES = ("benchmark.data.simulated", "benchmark.data.real", "benchmark.data.digits")
+_DATASET_MODULES = (
+    "benchmark.data.simulated",
+    "benchmark.data.real",
+    "benchmark.data.digits",
+    "benchmark.data.classical",
+)
 
 
 def register_dataset(name: str, info: DatasetInfo) -> Callable[[Loader], Loader]:
