@@ -41,7 +41,7 @@ from benchmark._validate_results import (
 )
 from benchmark.config import DataConfig
 from benchmark.data.classical import CLASSICAL
-from benchmark.errors import ConfigError
+from benchmark.errors import BenchmarkError, ConfigError
 from benchmark.runner import RunObserver, RunRequest, expand_models, run_benchmark
 from benchmark.tracking import configure
 from benchmark.validate_protocol import (
@@ -134,8 +134,14 @@ def run_validation(
         experiments[dataset] = experiment
         for model in models:
             if report_only:
-                rows.append(read_result(client, recorded_parent(client, experiment, dataset, model, proto, splits_root),
-                                    dataset, model, proto, bands))
+                try:
+                    parent = recorded_parent(client, experiment, dataset, model, proto, splits_root)
+                except BenchmarkError:
+                    if model in CHECKED_MODELS:
+                        raise
+                    log.warning("validate --report-only: no recorded %s run on %s; row omitted", model, dataset)
+                    continue
+                rows.append(read_result(client, parent, dataset, model, proto, bands))
                 continue
             log.info("validate %s / %s (%s protocol)", dataset, model, proto.name)
             model_folds = folds

@@ -69,8 +69,11 @@ def test_report_only_reads_the_recorded_runs(store: dict) -> None:
     report = run_validation(["musk1"], ["abmil"], output_md=None, bands={"musk1": (0.0, 1.0)}, report_only=True, **kw)
     assert report.rows[0].acc == store["report"].rows[0].acc and report.rows[0].folds_run == 1
     assert report.rows[0].params["train.lr"] == "0.0005" and report.rows[0].params["model.hidden_dim"] == "256"
-    with pytest.raises(BenchmarkError, match=r"no recorded meanpool run on musk1 with this protocol"):
-        run_validation(["musk1"], ["meanpool"], output_md=None, report_only=True, **kw)
+    with pytest.raises(BenchmarkError, match=r"no recorded abmil-plain run on musk1 with this protocol"):
+        run_validation(["musk1"], ["abmil-plain"], output_md=None, report_only=True, **kw)
+    # An unrecorded context baseline is left out of the report, not an error.
+    assert [r.model for r in run_validation(["musk1"], ["abmil", "dsmil"], output_md=None, report_only=True,
+                                            **kw).rows] == ["abmil"]
     with pytest.raises(BenchmarkError, match=r"split file .*kfold-k10x5-seed0.csv is missing"):
         run_validation(["musk1"], ["abmil"], output_md=None, report_only=True, **{**kw, "quick": False})
 
