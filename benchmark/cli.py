@@ -23,9 +23,11 @@ log = logging.getLogger("benchmark")
 def _handlers() -> dict[str, Callable[[argparse.Namespace], int]]:
     # Imported lazily so `benchmark --help` stays fast (torch/mlflow imports take seconds).
     from benchmark import cli_commands as c
+    from benchmark.cli_tune import cmd_tune
 
     return {
         "run": c.cmd_run,
+        "tune": cmd_tune,
         "ablate": c.cmd_ablate,
         "compare": c.cmd_compare,
         "datasets": c.cmd_datasets,
@@ -40,9 +42,12 @@ def _handlers() -> dict[str, Callable[[argparse.Namespace], int]]:
 
 
 def _setup_logging(verbose: bool) -> None:
+    from rich.console import Console
     from rich.logging import RichHandler
 
-    handler = RichHandler(show_path=False, show_time=False, markup=False, rich_tracebacks=False)
+    # Logs go to stderr so that stdout carries only the command's output (`--format json | jq` works).
+    handler = RichHandler(console=Console(stderr=True), show_path=False, show_time=False, markup=False,
+                          rich_tracebacks=False)
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler], format="%(message)s",
                         force=True)
     logging.getLogger("benchmark").setLevel(logging.INFO)

@@ -87,6 +87,10 @@ def build_parser(version: str) -> tuple[argparse.ArgumentParser, dict[str, argpa
                                      "Re-running the same command resumes: finished folds are skipped.",
                                      epilog=_EPILOG)
     _run_args(p, models=True)
+    from benchmark.cli_tune import add_run_tuned_args, add_tune_parser
+
+    add_run_tuned_args(p)
+    add_tune_parser(sub, subs)
 
     p = subs["ablate"] = sub.add_parser(
         "ablate", help="HMIL ablation ladder on identical folds, with paired tests vs the full model",

@@ -99,6 +99,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.cli_progress import RichObserver
     from benchmark.runner import run_benchmark
 
+    if args.params_from or args.best:  # parameters from an Optuna study (`benchmark tune`)
+        from benchmark.cli_tune import cmd_run_tuned
+
+        return cmd_run_tuned(args)
+
     request = _run_request(args, [m.strip() for m in args.models.split(",") if m.strip()])
     with RichObserver(console) as observer:
         summary = run_benchmark(request, observer)
@@ -313,7 +318,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         table.add_column(column)
     for r in report.rows:
         band = f"{r.band[0]:.2f}–{r.band[1]:.2f}" if r.band else "–"
-        verdict = ("PASS" if r.in_band else "FAIL") if r.checked else "context"
+        verdict = "no band" if r.band is None else ("PASS" if r.in_band else "FAIL") if r.checked else "context"
         table.add_row(r.dataset, r.model, f"{r.folds_run}/{r.folds_total}", f"{r.acc_mean:.3f} ± {r.acc_std:.3f}",
                       f"{r.auc_mean:.3f}", band, verdict)
     console.print(table)

@@ -66,6 +66,9 @@ class DataConfig:
             raise ConfigError(f"data.preload_max_gb must be ≥ 0, got {self.preload_max_gb}.")
 
 
+ENCODERS = ("none", "small-cnn")  # instance encoders trained with the model (benchmark.encoders)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation and model selection; identical rules for every method.
@@ -89,6 +92,10 @@ class TrainConfig:
             ``bucket_pool`` batches, each pool is sorted by bag length and cut into batches, and the batch
             order is shuffled. Less padding (padding never changes a result, only costs time); 0 or 1 = plain
             random batches.
+        encoder: "none" (the model reads the stored instance features) or "small-cnn" (a LeNet-like CNN
+            trained end to end with the model on image instances — mnist-panda, digits-panda; the
+            "online feature extraction" setting, `benchmark.encoders`). Works for every model.
+        encoder_dim: feature width F the encoder hands to the model.
     """
 
     epochs: int = 20
@@ -105,10 +112,16 @@ class TrainConfig:
     standardize: bool = False
     optimizer: str = "adamw"
     bucket_pool: int = 8
+    encoder: str = "none"
+    encoder_dim: int = 128
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adamw", "adam"):
             raise ConfigError(f"train.optimizer must be 'adamw' or 'adam', got {self.optimizer!r}.")
+        if self.encoder not in ENCODERS:
+            raise ConfigError(f"train.encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}.")
+        if self.encoder_dim < 1:
+            raise ConfigError(f"train.encoder_dim must be ≥ 1, got {self.encoder_dim}.")
         for name in ("epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be ≥ 1, got {getattr(self, name)}.")

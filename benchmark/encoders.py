@@ -1,20 +1,25 @@
 """Instance encoders trained end to end with a MIL model (the "online feature extraction" setting).
 
 The image datasets (``mnist-panda``, ``digits-panda``) store each instance as flattened pixels
-(B, N, H·W) in [0, 1]; ``BagCollection.info["image_shape"]`` records (H, W). A model that wants
-learned image features wraps `SmallCNN` in front of its pooling: (B, N, H·W) → (B, N, F). This module
-registers nothing; exposing it (e.g. as a model hyperparameter) is up to the model.
+(B, N, H·W) in [0, 1]; ``BagCollection.info["image_shape"]`` records (H, W). With
+``train.encoder=small-cnn`` the trainer builds `EncodedMIL` = `SmallCNN` (B, N, H·W) → (B, N, F) followed by
+any registered model built for ``in_dim=F``; both train end to end under the one optimiser. The model
+contract is unchanged, so every model, loss and metric works as with stored features.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
 
-__all__ = ["SmallCNN", "square_image_shape"]
+from benchmark.contract import MILModel, MILOutput, Targets
+from benchmark.errors import ConfigError
+from benchmark.hierarchy import Hierarchy
+
+__all__ = ["EncodedMIL", "SmallCNN", "build_pipeline", "square_image_shape"]
 
 
 def square_image_shape(in_dim: int) -> tuple[int, int]:
@@ -97,3 +102,67 @@ class SmallCNN(nn.Module):
         out = x.new_zeros(b, n, self.out_dim)
         out[mask] = self.encode(x[mask]).to(out.dtype)
         return out
+
+
+class EncodedMIL(MILModel):
+    """An instance encoder followed by a MIL model, trained together: (B, N, H·W) → encoder → (B, N, F) → model.
+
+    The output is the inner model's `MILOutput` unchanged (its auxiliary losses included), so the harness
+    treats the pair as one model. Padded instances are never encoded (the encoder skips them), hence
+    padding invariance carries over from the inner model.
+
+    Args:
+        encoder: a `SmallCNN` (any module mapping (B, N, D) and a mask to (B, N, F) works).
+        model: a MIL model built with ``in_dim = F``.
+        in_dim: D, the stored instance width (H·W pixels).
+    """
+
+    def __init__(self, encoder: SmallCNN, model: MILModel, *, in_dim: int) -> None:
+        super().__init__(in_dim=in_dim, n_classes=model.n_classes)
+        self.encoder = encoder
+        self.model = model
+        self.permutation_invariant = model.permutation_invariant
+
+    def _forward(self, x: torch.Tensor, mask: torch.Tensor, targets: Targets | None) -> MILOutput:
+        return self.model(self.encoder(x, mask), mask, targets)
+
+
+def build_pipeline(
+    name: str,
+    params: Mapping[str, object],
+    *,
+    in_dim: int,
+    hierarchy: Hierarchy,
+    encoder: str = "none",
+    encoder_dim: int = 128,
+    image_shape: Sequence[int] | None = None,
+) -> MILModel:
+    """The model a run trains: the registered model alone, or `EncodedMIL` when ``encoder`` is set.
+
+    Args:
+        name, params: registered model name and its resolved hyperparameters.
+        in_dim: stored instance width D.
+        hierarchy: the label tree.
+        encoder: ``train.encoder`` ("none" or "small-cnn").
+        encoder_dim: ``train.encoder_dim`` (F).
+        image_shape: (H, W) of the instances (``BagCollection.info["image_shape"]``); None: square images.
+
+    Raises:
+        ConfigError: an image encoder on instances that are not images.
+    """
+    from benchmark.models import build_model  # the registry imports model modules; keep this module light
+
+    if encoder == "none":
+        return build_model(name, params, in_dim=in_dim, hierarchy=hierarchy)
+    if image_shape is None:
+        try:
+            image_shape = square_image_shape(in_dim)
+        except ValueError:
+            raise ConfigError(f"train.encoder={encoder}: instances of width {in_dim} are not images; use an image "
+                              "dataset (mnist-panda, digits-panda) or train.encoder=none.") from None
+    h, w = (int(v) for v in image_shape)
+    if h * w != in_dim or min(h, w) < 4:
+        raise ConfigError(f"train.encoder={encoder}: image shape {h}×{w} does not fit instances of width {in_dim} "
+                          "(needs H·W = D and H, W ≥ 4); use train.encoder=none.")
+    model = build_model(name, params, in_dim=encoder_dim, hierarchy=hierarchy)
+    return EncodedMIL(SmallCNN((h, w), out_dim=encoder_dim), model, in_dim=in_dim)

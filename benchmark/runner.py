@@ -53,7 +53,7 @@ from benchmark.tracking import (
 )
 from benchmark.train import FoldOutcome, fold_seed, train_fold
 
-__all__ = ["RunObserver", "RunRequest", "RunSummary", "resolve_run_config", "run_benchmark"]
+__all__ = ["RunObserver", "RunRequest", "RunSummary", "resolve_run_config", "run_benchmark", "splits_for"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ class RunRequest:
         folds: run only these fold indices (default all).
         label: method name recorded in MLflow instead of the model name (one model only), e.g. the rungs
             of an ablation ladder ("hmil+ham").
+        parent_tags: extra tags on the parent run (e.g. ``benchmark.params_from.study`` for tuned runs).
     """
 
     models: Sequence[str]
@@ -89,6 +90,7 @@ class RunRequest:
     new_splits: bool = False
     folds: Sequence[int] | None = None
     label: str | None = None
+    parent_tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class RunObserver:
@@ -151,7 +153,8 @@ def override_loss_terms(terms: tuple[LossTerm, ...], overrides: Mapping[str, str
     return tuple(by_name[t.name] for t in terms)
 
 
-def _splits_for(request: RunRequest, bags: BagCollection):
+def splits_for(request: RunRequest, bags: BagCollection):
+    """The split table, its file and digest for a request (an explicit --splits file or the default one)."""
     table = bags.table()
     if request.splits_file:
         path = Path(request.splits_file)
@@ -176,7 +179,7 @@ def run_benchmark(request: RunRequest, observer: RunObserver | None = None) -> R
         for m in models
     }  # resolve (and validate) every config before any expensive work
     bags = load_dataset(request.data)
-    splits, split_path, digest = _splits_for(request, bags)
+    splits, split_path, digest = splits_for(request, bags)
     total = request.cv.total_folds
     folds = list(range(total)) if request.folds is None else list(request.folds)
     bad = [f for f in folds if not 0 <= f < total]
@@ -192,13 +195,14 @@ def run_benchmark(request: RunRequest, observer: RunObserver | None = None) -> R
     for model in models:
         method = request.label or model
         parent_id, skipped = _run_model(client, exp_id, configs[model], method, bags, splits, split_path, digest, folds,
-                                        parts, observer)
+                                        parts, observer, request.parent_tags)
         summary.parents[method] = parent_id
         summary.skipped[method] = skipped
     return summary
 
 
-def _run_model(client, exp_id, config: RunConfig, method, bags, splits, split_path, digest, folds, parts, observer):
+def _run_model(client, exp_id, config: RunConfig, method, bags, splits, split_path, digest, folds, parts, observer,
+               parent_tags=None):
     chash = config_hash(config)
     ident = {
         "benchmark.method": method,
@@ -227,6 +231,8 @@ def _run_model(client, exp_id, config: RunConfig, method, bags, splits, split_pa
     else:
         client.update_run(parent.info.run_id, status="RUNNING")
     parent_id = parent.info.run_id
+    for key, value in (parent_tags or {}).items():
+        client.set_tag(parent_id, key, value)
     killed = mark_stale_children(client, exp_id, parent_id)
     if killed:
         log.warning("%s: %d child run(s) left RUNNING by a dead process were marked KILLED", config.model, killed)

@@ -2,7 +2,8 @@
 
 The trainer knows no model: it calls the contract ``forward(x, mask, targets)``, composes the loss
 with `benchmark.losses.compose_loss` and selects the checkpoint on a validation metric (ties broken
-by the lower validation fine cross-entropy). The test part is evaluated exactly once, after selection.
+by the lower validation fine cross-entropy). `fit_fold` trains and selects without any test path (the
+tuning objective uses it); `train_fold` adds the single test evaluation after selection.
 """
 
 from __future__ import annotations
@@ -22,15 +23,17 @@ import torch.nn.functional as F
 from benchmark.config import RunConfig
 from benchmark.contract import MILModel, Targets
 from benchmark.data.bags import BagCollection, instance_statistics, pad_batch
+from benchmark.encoders import build_pipeline
 from benchmark.errors import ConfigError
 from benchmark.losses import compose_loss
 from benchmark.memory import PeakMemory
 from benchmark.metrics import EvaluationResult, evaluate
-from benchmark.models import build_model
 
 __all__ = [
+    "FitResult",
     "FoldOutcome",
     "Predictions",
+    "fit_fold",
     "fold_seed",
     "predict",
     "resolve_device",
@@ -181,6 +184,32 @@ def _selection_score(result: EvaluationResult, selection: str) -> float:
 
 
 @dataclass
+class FitResult:
+    """A trained model selected on validation: what `fit_fold` returns (no test part involved).
+
+    Attributes:
+        model: the model with the selected (best validation) weights loaded, in eval mode.
+        best_epoch, epochs_run, history: selection epoch, epochs trained, per-epoch records.
+        val: validation metrics of the selected checkpoint.
+        state_dict: the selected weights.
+        standardize: training-part feature statistics (``train.standardize``), or None.
+        train_seconds, eval_seconds: time spent training and evaluating validation.
+        n_val_evaluated: validation slides evaluated in total (epochs × val size).
+    """
+
+    model: MILModel
+    best_epoch: int
+    epochs_run: int
+    history: list[dict[str, float]]
+    val: EvaluationResult
+    state_dict: dict[str, torch.Tensor] = field(repr=False, default_factory=dict)
+    standardize: tuple[np.ndarray, np.ndarray] | None = None
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    n_val_evaluated: int = 0
+
+
+@dataclass
 class FoldOutcome:
     """Everything a fold produced; the tracker logs it."""
 
@@ -202,6 +231,90 @@ class FoldOutcome:
 EpochCallback = Callable[[int, dict[str, float]], None]
 
 
+def fit_fold(
+    config: RunConfig,
+    bags: BagCollection,
+    train_index: np.ndarray,
+    val_index: np.ndarray,
+    *,
+    seed: int,
+    on_epoch: EpochCallback | None = None,
+) -> FitResult:
+    """Train a fresh model on ``train_index`` and select its checkpoint on ``val_index``.
+
+    This function has no test path: it sees only the two index sets it is given. `train_fold` adds the
+    single test evaluation; the tuning objective (`studies.objective`) calls this directly on a
+    collection that holds no test slide at all.
+
+    Args:
+        config: the resolved run config.
+        bags: the dataset (or a subset of it).
+        train_index, val_index: positions of the training and validation slides in ``bags``.
+        seed: the fold seed (seeds model init, shuffling and instance sampling).
+        on_epoch: called after each epoch with (epoch, metrics) — e.g. MLflow logging, progress bars.
+    """
+    tc = config.train
+    device = resolve_device(tc.device)
+    seed_everything(seed)
+    model = build_pipeline(config.model, config.model_params, in_dim=bags.dim, hierarchy=bags.hierarchy,
+                           encoder=tc.encoder, encoder_dim=tc.encoder_dim,
+                           image_shape=(bags.info or {}).get("image_shape")).to(device)
+    optimizer_cls = torch.optim.AdamW if tc.optimizer == "adamw" else torch.optim.Adam
+    optimizer = optimizer_cls(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    rng = np.random.default_rng(seed)
+    train_idx = np.asarray(train_index, dtype=np.int64)
+    val_idx = np.asarray(val_index, dtype=np.int64)
+    scale = instance_statistics(bags, train_idx) if tc.standardize else None  # training part only
+    best: tuple[float, float] = (-math.inf, math.inf)
+    best_state, best_epoch, best_val = None, -1, None
+    history: list[dict[str, float]] = []
+    train_seconds = eval_seconds = 0.0
+    stale = 0
+    for epoch in range(tc.epochs):
+        t0 = time.perf_counter()
+        model.train()
+        sums: dict[str, float] = {}
+        for chunk in training_batches(bags.lengths, train_idx, tc.batch_size, tc.bucket_pool, rng):
+            batch = pad_batch(bags, chunk, max_instances=tc.max_instances, rng=rng, standardize=scale).to(device)
+            targets = Targets(fine=batch.fine, coarse=batch.coarse, progress=epoch / tc.epochs)
+            with _autocast(device, tc.amp):
+                out = model(batch.x, batch.mask, targets)
+            loss, terms = compose_loss(out, batch.fine, batch.coarse, config.loss, epoch=epoch, total_epochs=tc.epochs)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            for k, v in {"loss": float(loss.detach()), **terms}.items():
+                sums[k] = sums.get(k, 0.0) + v * len(chunk)
+        train_seconds += time.perf_counter() - t0
+        t1 = time.perf_counter()
+        val_preds = predict(model, bags, val_idx, batch_size=tc.eval_batch_size, device=device, amp=tc.amp,
+                            standardize=scale)
+        val_result = _evaluate(bags, val_preds)
+        eval_seconds += time.perf_counter() - t1
+        record = {f"train.{k}": v / len(train_idx) for k, v in sums.items()}
+        record.update({k: v for k, v in val_result.flat("val").items() if "." not in k.split(".", 2)[-1]})
+        record["val.fine_ce"] = val_preds.fine_ce
+        history.append(record)
+        score = (_selection_score(val_result, tc.selection), val_preds.fine_ce)
+        if score[0] > best[0] or (score[0] == best[0] and score[1] < best[1]):
+            best, best_epoch, best_val, stale = score, epoch, val_result, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+        if on_epoch is not None:
+            on_epoch(epoch, record)
+        if tc.patience and stale >= tc.patience and epoch + 1 >= tc.min_epochs:
+            log.info("early stop at epoch %d (best %d)", epoch, best_epoch)
+            break
+    model.load_state_dict(best_state)
+    model.eval()
+    return FitResult(
+        model=model, best_epoch=best_epoch, epochs_run=len(history), history=history, val=best_val,
+        state_dict=best_state, standardize=scale, train_seconds=train_seconds, eval_seconds=eval_seconds,
+        n_val_evaluated=len(history) * len(val_idx),
+    )
+
+
 def train_fold(
     config: RunConfig,
     bags: BagCollection,
@@ -221,79 +334,28 @@ def train_fold(
     """
     tc = config.train
     device = resolve_device(tc.device)
-    seed_everything(seed)
-    model = build_model(config.model, config.model_params, in_dim=bags.dim, hierarchy=bags.hierarchy).to(device)
-    optimizer_cls = torch.optim.AdamW if tc.optimizer == "adamw" else torch.optim.Adam
-    optimizer = optimizer_cls(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    rng = np.random.default_rng(seed)
-    train_idx = np.asarray(parts["train"], dtype=np.int64)
-    scale = instance_statistics(bags, train_idx) if tc.standardize else None  # training part only
     memory = PeakMemory(device)
     started = time.perf_counter()
-    best: tuple[float, float] = (-math.inf, math.inf)
-    best_state, best_epoch, best_val = None, -1, None
-    history: list[dict[str, float]] = []
-    train_seconds = eval_seconds = 0.0
-    stale = 0
     with memory:
-        for epoch in range(tc.epochs):
-            t0 = time.perf_counter()
-            model.train()
-            sums: dict[str, float] = {}
-            for chunk in training_batches(bags.lengths, train_idx, tc.batch_size, tc.bucket_pool, rng):
-                batch = pad_batch(bags, chunk, max_instances=tc.max_instances, rng=rng, standardize=scale).to(device)
-                targets = Targets(fine=batch.fine, coarse=batch.coarse, progress=epoch / tc.epochs)
-                with _autocast(device, tc.amp):
-                    out = model(batch.x, batch.mask, targets)
-                loss, terms = compose_loss(
-                    out, batch.fine, batch.coarse, config.loss, epoch=epoch, total_epochs=tc.epochs
-                )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                for k, v in {"loss": float(loss.detach()), **terms}.items():
-                    sums[k] = sums.get(k, 0.0) + v * len(chunk)
-            train_seconds += time.perf_counter() - t0
-            t1 = time.perf_counter()
-            val_preds = predict(model, bags, parts["val"], batch_size=tc.eval_batch_size, device=device, amp=tc.amp,
-                                standardize=scale)
-            val_result = _evaluate(bags, val_preds)
-            eval_seconds += time.perf_counter() - t1
-            record = {f"train.{k}": v / len(train_idx) for k, v in sums.items()}
-            record.update({k: v for k, v in val_result.flat("val").items() if "." not in k.split(".", 2)[-1]})
-            record["val.fine_ce"] = val_preds.fine_ce
-            history.append(record)
-            score = (_selection_score(val_result, tc.selection), val_preds.fine_ce)
-            if score[0] > best[0] or (score[0] == best[0] and score[1] < best[1]):
-                best, best_epoch, best_val, stale = score, epoch, val_result, 0
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                stale += 1
-            if on_epoch is not None:
-                on_epoch(epoch, record)
-            if tc.patience and stale >= tc.patience and epoch + 1 >= tc.min_epochs:
-                log.info("early stop at epoch %d (best %d)", epoch, best_epoch)
-                break
-        model.load_state_dict(best_state)
+        fit = fit_fold(config, bags, parts["train"], parts["val"], seed=seed, on_epoch=on_epoch)
         t2 = time.perf_counter()
-        test_preds = predict(model, bags, parts["test"], batch_size=tc.eval_batch_size, device=device, amp=tc.amp,
-                             standardize=scale)
-        eval_seconds += time.perf_counter() - t2
+        test_preds = predict(fit.model, bags, parts["test"], batch_size=tc.eval_batch_size, device=device,
+                             amp=tc.amp, standardize=fit.standardize)
+        test_seconds = time.perf_counter() - t2
         test_result = _evaluate(bags, test_preds)
-    epochs_run = len(history)
-    n_eval = epochs_run * len(parts["val"]) + len(parts["test"])
+    n_eval = fit.n_val_evaluated + len(parts["test"])
     return FoldOutcome(
-        best_epoch=best_epoch,
-        epochs_run=epochs_run,
-        history=history,
-        val=best_val,
+        best_epoch=fit.best_epoch,
+        epochs_run=fit.epochs_run,
+        history=fit.history,
+        val=fit.val,
         test=test_result,
         test_predictions=test_preds,
-        n_params=sum(p.numel() for p in model.parameters()),
+        n_params=sum(p.numel() for p in fit.model.parameters()),
         seconds=time.perf_counter() - started,
-        train_slides_per_s=epochs_run * len(train_idx) / max(train_seconds, 1e-9),
-        eval_slides_per_s=n_eval / max(eval_seconds, 1e-9),
+        train_slides_per_s=fit.epochs_run * len(parts["train"]) / max(fit.train_seconds, 1e-9),
+        eval_slides_per_s=n_eval / max(fit.eval_seconds + test_seconds, 1e-9),
         peak_memory_mb=memory.peak_mb,
-        state_dict=best_state,
-        standardize=scale,
+        state_dict=fit.state_dict,
+        standardize=fit.standardize,
     )

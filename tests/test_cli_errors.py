@@ -53,9 +53,11 @@ def _csv_dataset(tmp, slides, labels, *, groups=GROUPS, cases=None):
 
 
 def _assert_user_error(code, err, tmp, *needles):
-    first = err.strip().splitlines()[0]
+    # stderr also carries progress logs (stdout stays clean for --format json); the error is one line.
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
     assert code == 2, err
-    assert first.startswith("error: ")
+    assert len(errors) == 1, err
+    first = errors[0]
     for needle in needles:
         assert needle in first, first
     assert _finished_runs(tmp) == 0

@@ -81,6 +81,31 @@ class BagCollection:
         """Features of bag i, (N_i, D)."""
         return self.features[self.offsets[i] : self.offsets[i + 1]]
 
+    def subset(self, index: Sequence[int] | np.ndarray) -> BagCollection:
+        """A new collection holding only bags ``index`` (in that order), features copied.
+
+        The other slides' features are not in the result at all, so code handed the subset cannot reach
+        them (the tuning objective relies on this to keep test slides out of reach).
+        """
+        index = np.asarray(index, dtype=np.int64)
+        lengths = self.lengths[index]
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        features = np.empty((int(offsets[-1]), self.dim), dtype=self.features.dtype)
+        for j, i in enumerate(index):
+            features[offsets[j] : offsets[j + 1]] = self.features[self.offsets[i] : self.offsets[i + 1]]
+        return BagCollection(
+            name=self.name,
+            slide_ids=[self.slide_ids[i] for i in index],
+            case_ids=[self.case_ids[i] for i in index],
+            fine_labels=self.fine_labels[index],
+            features=features,
+            offsets=offsets,
+            hierarchy=self.hierarchy,
+            sites=[self.sites[i] for i in index] if self.sites is not None else None,
+            fingerprint=f"{self.fingerprint}:subset{len(index)}",
+            info=self.info,
+        )
+
     def table(self) -> pd.DataFrame:
         """One row per slide: slide_id, case_id, fine/coarse label (index and name), site, n_instances."""
         h = self.hierarchy
