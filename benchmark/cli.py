@@ -24,6 +24,7 @@ def _handlers() -> dict[str, Callable[[argparse.Namespace], int]]:
     # Imported lazily so `benchmark --help` stays fast (torch/mlflow imports take seconds).
     from benchmark import cli_commands as c
     from benchmark.cli_tune import cmd_tune
+    from benchmark.cli_validate import cmd_validate
 
     return {
         "run": c.cmd_run,
@@ -37,7 +38,7 @@ def _handlers() -> dict[str, Callable[[argparse.Namespace], int]]:
         "data check": c.cmd_data_check,
         "data pack": c.cmd_data_pack,
         "perf": c.cmd_perf,
-        "validate": c.cmd_validate,
+        "validate": cmd_validate,
     }
 
 

@@ -13,21 +13,20 @@ import math
 import random
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from benchmark.config import RunConfig
 from benchmark.contract import MILModel, Targets
 from benchmark.data.bags import BagCollection, instance_statistics, pad_batch
 from benchmark.encoders import build_pipeline
 from benchmark.errors import ConfigError
+from benchmark.inference import Predictions, autocast, evaluate_predictions, predict
 from benchmark.losses import compose_loss
 from benchmark.memory import PeakMemory
-from benchmark.metrics import EvaluationResult, evaluate
+from benchmark.metrics import EvaluationResult
 
 __all__ = [
     "FitResult",
@@ -44,9 +43,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# Upper bound on padded floats per evaluation batch (B · N_max · D), so that huge bags are evaluated
-# alone instead of exhausting memory. 2^26 floats = 256 MiB in fp32.
-_EVAL_MAX_ELEMENTS = 1 << 26
 
 
 def fold_seed(run_seed: int, fold: int) -> int:
@@ -75,29 +71,6 @@ def resolve_device(name: str) -> torch.device:
         raise ConfigError(f"train.device={name!r} is not a device; use auto, cpu or cuda[:i].") from None
 
 
-def _autocast(device: torch.device, amp: bool):
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
-
-
-@dataclass
-class Predictions:
-    """Model outputs on a set of slides.
-
-    Attributes:
-        index: (n,) positions in the collection.
-        fine_probs: (n, K_f) softmax of the fine logits.
-        coarse_head_probs: (n, K_c) softmax of the model's own coarse head, or None.
-        fine_ce: mean fine cross-entropy over the n slides.
-    """
-
-    index: np.ndarray
-    fine_probs: np.ndarray
-    coarse_head_probs: np.ndarray | None
-    fine_ce: float
-
-
 def training_batches(
     lengths: np.ndarray, index: np.ndarray, batch_size: int, pool: int, rng: np.random.Generator
 ) -> list[np.ndarray]:
@@ -117,61 +90,6 @@ def training_batches(
         chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
         batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
     return [batches[i] for i in rng.permutation(len(batches))]
-
-
-def _eval_batches(bags: BagCollection, index: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Length-sorted batches bounded by bag count and padded size (less padding, bounded memory)."""
-    order = index[np.argsort(bags.lengths[index], kind="stable")]
-    batches, current, current_max = [], [], 0
-    for i in order:
-        n = int(bags.lengths[i])
-        new_max = max(current_max, n)
-        if current and (len(current) >= batch_size or (len(current) + 1) * new_max * bags.dim > _EVAL_MAX_ELEMENTS):
-            batches.append(np.asarray(current))
-            current, new_max = [], n
-        current.append(i)
-        current_max = new_max
-    if current:
-        batches.append(np.asarray(current))
-    return batches
-
-
-@torch.no_grad()
-def predict(
-    model: MILModel,
-    bags: BagCollection,
-    index: np.ndarray,
-    *,
-    batch_size: int,
-    device: torch.device,
-    amp: bool,
-    standardize: tuple[np.ndarray, np.ndarray] | None = None,
-) -> Predictions:
-    """Evaluate on full bags (no instance cap), returning probabilities in the order of ``index``."""
-    model.eval()
-    index = np.asarray(index, dtype=np.int64)
-    fine_rows, coarse_rows, seen, ce_sum = [], [], [], 0.0
-    for chunk in _eval_batches(bags, index, batch_size):
-        batch = pad_batch(bags, chunk, standardize=standardize).to(device)
-        with _autocast(device, amp):
-            out = model(batch.x, batch.mask)
-        logits = out.logits.float()
-        ce_sum += float(F.cross_entropy(logits, batch.fine, reduction="sum"))
-        fine_rows.append(torch.softmax(logits, -1).cpu().numpy())
-        if out.coarse_logits is not None:
-            coarse_rows.append(torch.softmax(out.coarse_logits.float(), -1).cpu().numpy())
-        seen.append(chunk)
-    # Batches were length-sorted; map rows back to the caller's order of ``index``.
-    pos = np.concatenate(seen)
-    sorter = np.argsort(pos)
-    rows = sorter[np.searchsorted(pos, index, sorter=sorter)]
-    fine = np.concatenate(fine_rows)[rows]
-    coarse = np.concatenate(coarse_rows)[rows] if coarse_rows else None
-    return Predictions(index=index, fine_probs=fine, coarse_head_probs=coarse, fine_ce=ce_sum / max(len(index), 1))
-
-
-def _evaluate(bags: BagCollection, preds: Predictions) -> EvaluationResult:
-    return evaluate(bags.fine_labels[preds.index], preds.fine_probs, bags.hierarchy, preds.coarse_head_probs)
 
 
 def _selection_score(result: EvaluationResult, selection: str) -> float:
@@ -277,7 +195,7 @@ def fit_fold(
         for chunk in training_batches(bags.lengths, train_idx, tc.batch_size, tc.bucket_pool, rng):
             batch = pad_batch(bags, chunk, max_instances=tc.max_instances, rng=rng, standardize=scale).to(device)
             targets = Targets(fine=batch.fine, coarse=batch.coarse, progress=epoch / tc.epochs)
-            with _autocast(device, tc.amp):
+            with autocast(device, tc.amp):
                 out = model(batch.x, batch.mask, targets)
             loss, terms = compose_loss(out, batch.fine, batch.coarse, config.loss, epoch=epoch, total_epochs=tc.epochs)
             optimizer.zero_grad(set_to_none=True)
@@ -289,7 +207,7 @@ def fit_fold(
         t1 = time.perf_counter()
         val_preds = predict(model, bags, val_idx, batch_size=tc.eval_batch_size, device=device, amp=tc.amp,
                             standardize=scale)
-        val_result = _evaluate(bags, val_preds)
+        val_result = evaluate_predictions(bags, val_preds)
         eval_seconds += time.perf_counter() - t1
         record = {f"train.{k}": v / len(train_idx) for k, v in sums.items()}
         record.update({k: v for k, v in val_result.flat("val").items() if "." not in k.split(".", 2)[-1]})
@@ -342,7 +260,7 @@ def train_fold(
         test_preds = predict(fit.model, bags, parts["test"], batch_size=tc.eval_batch_size, device=device,
                              amp=tc.amp, standardize=fit.standardize)
         test_seconds = time.perf_counter() - t2
-        test_result = _evaluate(bags, test_preds)
+        test_result = evaluate_predictions(bags, test_preds)
     n_eval = fit.n_val_evaluated + len(parts["test"])
     return FoldOutcome(
         best_epoch=fit.best_epoch,

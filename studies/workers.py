@@ -111,7 +111,7 @@ def worker_main(setup: StudySetup) -> None:
         bags, splits, _, _ = load_data(setup.request)
         optimize(setup, bags, splits, None)
     except BenchmarkError as exc:
-        print(f"error: worker {setup.worker}: {exc}", file=sys.stderr)
+        sys.stderr.write(f"error: worker {setup.worker}: {exc}\n")
         sys.exit(exc.exit_code)
 
 
