@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from mlflow.tracking import MlflowClient
 
-from benchmark.config import DataConfig, flatten
+from benchmark.config import DataConfig, config_hash, flatten
 from benchmark.errors import BenchmarkError
 from benchmark.runner import resolve_run_config
 from benchmark.splits import default_split_path, split_digest
@@ -132,7 +132,8 @@ def recorded_parent(client: MlflowClient, experiment: str, dataset: str, model: 
 
     Matches the split digest of the protocol's split file and every setting the protocol declares
     (cv, seed, its train.*/model.* overrides) rather than the config hash, so that results stay
-    readable after the harness gains new config fields. Most finished folds wins, then the newest.
+    readable after the harness gains new config fields. A run with the current config hash wins, then the
+    most finished folds, then the newest.
     """
     split_file = default_split_path(splits_root, dataset, proto.cv)
     if not split_file.is_file():
@@ -152,6 +153,9 @@ def recorded_parent(client: MlflowClient, experiment: str, dataset: str, model: 
     if not matching:
         raise BenchmarkError(f"validate --report-only: no recorded {model} run on {dataset} with this protocol in "
                              f"experiment {experiment!r}; run without --report-only first.")
-    best = max(matching, key=lambda r: (int(r.data.tags.get("benchmark.folds_finished", "0")), r.info.start_time))
+    # Prefer a run made with today's exact config (same hash, e.g. one being resumed), then the most complete.
+    current = config_hash(config)
+    best = max(matching, key=lambda r: (r.data.tags.get("benchmark.config_hash") == current,
+                                        int(r.data.tags.get("benchmark.folds_finished", "0")), r.info.start_time))
     return best.info.run_id
 
