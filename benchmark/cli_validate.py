@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 
 from rich.table import Table
 
@@ -23,7 +24,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     names = lambda text: [x.strip() for x in text.split(",") if x.strip()]  # noqa: E731
-    command_line = "benchmark " + " ".join(getattr(args, "argv", None) or ["validate"])
+    command_line = "benchmark " + shlex.join(getattr(args, "argv", None) or ["validate"])
     with RichObserver(console) as observer:
         report = run_validation(
             names(args.datasets), names(args.models), tracking_uri=args.tracking_uri, output_md=args.output,
