@@ -9,7 +9,7 @@ TORCH_SPEC ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo 'torch>=2.4'
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install install-dev demo test lint clean
+.PHONY: install install-dev demo validate test lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ install-dev: $(VENV)/.installed-dev
 demo: install
 	$(BIN)/benchmark run --dataset panda-sim --models all --folds 5 --epochs 15
 
+validate: install
+	$(BIN)/benchmark validate --threads 1
+
 test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -38,4 +41,4 @@ lint: install-dev
 	$(BIN)/ruff check benchmark baselines hmil studies tests
 
 clean:
-	rm -rf $(VENV) .benchmark-cache splits mlflow.db mlruns .pytest_cache
+	rm -rf $(VENV) .benchmark-cache splits mlflow.db optuna.db mlruns .pytest_cache
