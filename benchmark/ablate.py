@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from benchmark.compare import Comparison, compare
+from benchmark.data import load_dataset
 from benchmark.errors import ConfigError
 from benchmark.runner import RunObserver, RunRequest, run_benchmark
 
@@ -53,6 +54,7 @@ def run_ablation(
         raise ConfigError(f"--rungs: unknown rung(s) {unknown}; valid: {', '.join(LADDER)}.")
     experiment = request.experiment or f"{request.data.name}-ablation"
     summary = None
+    bags = load_dataset(request.data)  # once for the whole ladder
     for rung in rungs:
         overrides = {k: _as_override(v) for k, v in LADDER[rung].items()}
         overrides.update(request.model_overrides)
@@ -60,6 +62,7 @@ def run_ablation(
             dataclasses.replace(request, models=["hmil"], model_overrides=overrides, label=f"hmil/{rung}",
                                 experiment=experiment),
             observer,
+            bags=bags,
         )
     labels = ladder_labels(rungs)
     reference = f"hmil/{REFERENCE_RUNG}" if REFERENCE_RUNG in rungs else None

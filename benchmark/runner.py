@@ -164,8 +164,14 @@ def splits_for(request: RunRequest, bags: BagCollection):
     return get_or_create_splits(Path(request.splits_root), bags.name, table, request.cv, overwrite=request.new_splits)
 
 
-def run_benchmark(request: RunRequest, observer: RunObserver | None = None) -> RunSummary:
-    """Run every requested model on every fold (skipping finished ones) and aggregate in MLflow."""
+def run_benchmark(
+    request: RunRequest, observer: RunObserver | None = None, *, bags: BagCollection | None = None
+) -> RunSummary:
+    """Run every requested model on every fold (skipping finished ones) and aggregate in MLflow.
+
+    ``bags`` is ``load_dataset(request.data)`` when the caller already holds it (the ablation ladder and
+    ``validate`` call this once per rung/model on the same data: load it once, not per call).
+    """
     observer = observer or RunObserver()
     models = expand_models(request.models)
     if len(models) > 1 and (request.model_overrides or request.loss_overrides or request.label):
@@ -178,7 +184,7 @@ def run_benchmark(request: RunRequest, observer: RunObserver | None = None) -> R
         )
         for m in models
     }  # resolve (and validate) every config before any expensive work
-    bags = load_dataset(request.data)
+    bags = load_dataset(request.data) if bags is None else bags
     splits, split_path, digest = splits_for(request, bags)
     total = request.cv.total_folds
     folds = list(range(total)) if request.folds is None else list(request.folds)
