@@ -91,9 +91,11 @@ register_model(
     "abmil",
     config=ABMILConfig,
     description="Gated attention MIL (Ilse et al. 2018), 512-d embedding, attention 128",
+    reference_train={"batch_size": 1},  # Ilse et al.: one bag per step
 )(ABMIL)
 register_model(
     "abmil-plain",
     config=ABMILPlainConfig,
     description="Attention MIL with plain tanh attention (Ilse et al. 2018), 512-d embedding, attention 128",
+    reference_train={"batch_size": 1},
 )(ABMIL)

@@ -264,12 +264,15 @@ class CLAMMB(CLAM):
 
 
 _TRAIN_DEFAULTS = {"lr": 2e-4, "weight_decay": 1e-5}  # every README command (§3.5)
+_REFERENCE_TRAIN = {"batch_size": 1}  # CLAM trains one slide per step
 
 register_model(
     "clam-sb", config=CLAMConfig, loss=clam_loss_terms, train_defaults=_TRAIN_DEFAULTS,
+    reference_train=_REFERENCE_TRAIN,
     description="CLAM single-branch (Lu et al. 2021): gated attention 512/256, instance clustering loss",
 )(CLAMSB)
 register_model(
     "clam-mb", config=CLAMConfig, loss=clam_loss_terms, train_defaults=_TRAIN_DEFAULTS,
+    reference_train=_REFERENCE_TRAIN,
     description="CLAM multi-branch (Lu et al. 2021): per-class attention and heads, instance clustering loss",
 )(CLAMMB)

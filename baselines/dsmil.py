@@ -186,6 +186,7 @@ register_model(
     description="DSMIL (Li et al. 2021): max-pooling instance stream + critical-instance attention, q 128",
     loss=dsmil_loss_terms,
     # 2024 reference: Adam (L2 decay), lr 1e-4, wd 1e-3 (§5.3). Not reproduced: betas (0.5, 0.9) (the
-    # harness uses Adam's defaults), the cosine LR schedule, and one slide per step (the harness batch size).
+    # harness uses Adam's defaults) and the cosine LR schedule; one slide per step with train.preset=reference.
     train_defaults={"lr": 1e-4, "weight_decay": 1e-3, "optimizer": "adam"},
+    reference_train={"batch_size": 1},
 )(DSMIL)

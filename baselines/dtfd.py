@@ -259,6 +259,7 @@ register_model(
     description="DTFD-MIL (Zhang et al. 2022): two-tier attention over 4 pseudo-bags, AFS distillation",
     loss=(LossTerm("fine_ce", 1.0), LossTerm("tier1_ce", 1.0)),
     # Reference: 2× Adam (L2 decay), lr 1e-4, wd 1e-4 (§6.4); one Adam is equivalent with detached tier-2
-    # inputs (§6.3). Not reproduced: clipping at 5, MultiStepLR, one slide per step (the harness batch size).
+    # inputs (§6.3). Not reproduced: clipping at 5, MultiStepLR; one slide per step with train.preset=reference.
     train_defaults={"lr": 1e-4, "weight_decay": 1e-4, "optimizer": "adam"},
+    reference_train={"batch_size": 1},
 )(DTFD)

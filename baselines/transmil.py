@@ -192,6 +192,8 @@ register_model(
     config=TransMILConfig,
     description="TransMIL (Shao et al. 2021): 2 Nyström layers + PPEG, masked per bag, corrected alignment",
     # Reference optimiser lr / decoupled weight decay (§4.7); its Lookahead-RAdam, batch 1 with
-    # accumulation 2 and bias/LayerNorm exclusion from decay are not options of the shared harness.
+    # accumulation 2 and bias/LayerNorm exclusion from decay are not options of the shared harness;
+    # train.preset=reference gives its one slide per step.
     train_defaults={"lr": 2e-4, "weight_decay": 1e-5},
+    reference_train={"batch_size": 1},
 )(TransMIL)

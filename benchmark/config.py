@@ -19,6 +19,8 @@ from typing import Any
 from benchmark.errors import ConfigError
 
 __all__ = [
+    "BUDGET_FIELDS",
+    "TRAIN_PRESETS",
     "CVConfig",
     "DataConfig",
     "LossTerm",
@@ -31,6 +33,11 @@ __all__ = [
 ]
 
 SCHEDULES = ("constant", "linear", "quadratic")
+TRAIN_PRESETS = ("equal", "reference")
+# The optimiser budget and stopping rule: identical for every method of a run under the "equal" preset.
+# A model's registered training defaults may not set them; its reference values (HMIL's 64 bags per step,
+# CLAM's batch 1, …) apply only with ``train.preset=reference``.
+BUDGET_FIELDS = ("batch_size", "epochs", "patience", "min_epochs", "selection")
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,10 @@ class TrainConfig:
             trained end to end with the model on image instances — mnist-panda, digits-panda; the
             "online feature extraction" setting, `benchmark.encoders`). Works for every model.
         encoder_dim: feature width F the encoder hands to the model.
+        preset: "equal" — every method gets the harness's budget (``BUDGET_FIELDS``: bags per step, epochs,
+            stopping rule, selection metric); "reference" — each model's reference budget where it has one
+            (e.g. HMIL 64 bags per step, CLAM batch 1). Explicit overrides win over both. Recorded, not
+            hashed: the resolved fields it sets are.
     """
 
     epochs: int = 20
@@ -114,8 +125,11 @@ class TrainConfig:
     bucket_pool: int = 8
     encoder: str = "none"
     encoder_dim: int = 128
+    preset: str = "equal"
 
     def __post_init__(self) -> None:
+        if self.preset not in TRAIN_PRESETS:
+            raise ConfigError(f"train.preset must be one of {', '.join(TRAIN_PRESETS)}, got {self.preset!r}.")
         if self.optimizer not in ("adamw", "adam"):
             raise ConfigError(f"train.optimizer must be 'adamw' or 'adam', got {self.optimizer!r}.")
         if self.encoder not in ENCODERS:
@@ -241,7 +255,8 @@ class RunConfig:
 # Fields that say where/how a run executes, not what it computes: excluded from the hash so that a
 # rerun on another machine or with another cache location resumes the same MLflow run.
 _HASH_EXCLUDED = {"data.data_dir", "data.cache_dir", "data.preload_max_gb", "train.device", "data.labels",
-                  "data.features", "data.hierarchy", "train.eval_batch_size"}
+                  "data.features", "data.hierarchy", "train.eval_batch_size",
+                  "train.preset"}  # a label: the budget fields it resolves to are hashed
 
 
 def flatten(config: RunConfig) -> dict[str, str]:

@@ -71,6 +71,7 @@ def log_fold_outcome(
         "compute.train_slides_per_s": outcome.train_slides_per_s,
         "compute.eval_slides_per_s": outcome.eval_slides_per_s,
         "compute.peak_memory_mb": outcome.peak_memory_mb,
+        "compute.optimizer_steps": outcome.steps,
     })
     log_metrics(client, run_id, metrics)
     undefined = [f"{level}.{name}" for level, lm in outcome.test.levels.items() for name in lm.undefined]

@@ -13,7 +13,7 @@ import pkgutil
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from benchmark.config import LossTerm, apply_overrides
+from benchmark.config import BUDGET_FIELDS, LossTerm, apply_overrides
 from benchmark.contract import MILModel
 from benchmark.errors import ConfigError
 from benchmark.hierarchy import Hierarchy
@@ -48,6 +48,7 @@ def register_model(
     description: str,
     loss: tuple[LossTerm, ...] | Callable[[Any], tuple[LossTerm, ...]] = FINE_CE_ONLY,
     train_defaults: Mapping[str, Any] | None = None,
+    reference_train: Mapping[str, Any] | None = None,
 ) -> Callable[[type[MILModel]], type[MILModel]]:
     """Register a model class.
 
@@ -58,13 +59,22 @@ def register_model(
         loss: default loss terms, or a function of the model config returning them (so switching a
             component off in the config drops its term); ``fine_ce`` and ``coarse_ce`` are computed by
             the harness, any other name must appear in the model's ``aux_losses``.
-        train_defaults: `TrainConfig` fields this model overrides by default (recorded in the run).
+        train_defaults: `TrainConfig` fields of this model's recipe (lr, weight decay, optimiser), applied by
+            default and recorded in the run. Budget fields (`BUDGET_FIELDS`) are not allowed here: every
+            method of a run gets the same budget.
+        reference_train: budget fields of the model's reference implementation (e.g. batch_size=1), applied
+            only with ``train.preset=reference``.
     """
     if not dataclasses.is_dataclass(config):
         raise TypeError(f"model {name}: config must be a dataclass")
+    budget = sorted(set(train_defaults or {}) & set(BUDGET_FIELDS))
+    if budget:
+        raise TypeError(f"model {name}: train_defaults may not set budget fields {budget}; use reference_train")
+    if set(reference_train or {}) - set(BUDGET_FIELDS):
+        raise TypeError(f"model {name}: reference_train may only set {BUDGET_FIELDS}")
     return MODELS.register(
         name, config=config, description=description, loss=loss if callable(loss) else tuple(loss),
-        train_defaults=dict(train_defaults or {}),
+        train_defaults=dict(train_defaults or {}), reference_train=dict(reference_train or {}),
     )
 
 

@@ -27,6 +27,7 @@ from benchmark.config import (
     config_hash,
 )
 from benchmark.data import BagCollection, load_dataset
+from benchmark.data.registry import dataset_info
 from benchmark.errors import ConfigError
 from benchmark.fold_logging import log_fold_outcome, log_fold_setup
 from benchmark.models import (
@@ -132,9 +133,21 @@ def resolve_run_config(
     model_overrides: Mapping[str, str],
     loss_overrides: Mapping[str, str] | None = None,
 ) -> RunConfig:
-    """Harness defaults < the model's own training defaults < user overrides."""
+    """The training config, by precedence (later wins):
+
+    1. the harness defaults (`TrainConfig`), including the budget every method shares;
+    2. the model's recipe (its registered ``train_defaults``: lr, weight decay, optimiser);
+    3. the dataset's recommended protocol (`DatasetInfo.train_defaults`, e.g. Ilse et al.'s on MUSK);
+    4. with ``train.preset=reference``, the model's reference budget (e.g. HMIL's 64 bags per step);
+    5. the user's overrides (``--set train.*``, ``--epochs``, …).
+    """
     meta = model_defaults(model)
     train = dataclasses.replace(TrainConfig(), **meta["train_defaults"])
+    train = dataclasses.replace(train, **dataset_info(data.name).train_defaults)
+    train = apply_overrides(train, {"preset": train_overrides["preset"]} if "preset" in train_overrides else {},
+                            section="train")
+    if train.preset == "reference":
+        train = dataclasses.replace(train, **meta["reference_train"])
     train = apply_overrides(train, train_overrides, section="train")
     params = resolve_model_params(model, model_overrides)
     loss = override_loss_terms(default_loss_terms(model, params), loss_overrides or {})
@@ -184,6 +197,7 @@ def run_benchmark(
         )
         for m in models
     }  # resolve (and validate) every config before any expensive work
+    _log_dataset_protocol(request)
     bags = load_dataset(request.data) if bags is None else bags
     splits, split_path, digest = splits_for(request, bags)
     total = request.cv.total_folds
@@ -205,6 +219,16 @@ def run_benchmark(
         summary.parents[method] = parent_id
         summary.skipped[method] = skipped
     return summary
+
+
+def _log_dataset_protocol(request: RunRequest) -> None:
+    """Say in one line when the dataset's recommended training protocol is applied (and what it sets)."""
+    info = dataset_info(request.data.name)
+    applied = {k: v for k, v in info.train_defaults.items() if k not in request.train_overrides}
+    if applied:
+        fields = ", ".join(f"{k}={v}" for k, v in applied.items())
+        log.info("%s: using the dataset's recommended training protocol (%s): %s; override any field with "
+                 "--set train.<field>=…", request.data.name, info.protocol or "registered", fields)
 
 
 def _run_model(client, exp_id, config: RunConfig, method, bags, splits, split_path, digest, folds, parts, observer,

@@ -113,6 +113,7 @@ class FitResult:
         standardize: training-part feature statistics (``train.standardize``), or None.
         train_seconds, eval_seconds: time spent training and evaluating validation.
         n_val_evaluated: validation slides evaluated in total (epochs × val size).
+        steps: optimiser steps taken (the budget actually spent; early stopping ends it sooner).
     """
 
     model: MILModel
@@ -125,6 +126,7 @@ class FitResult:
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
     n_val_evaluated: int = 0
+    steps: int = 0
 
 
 @dataclass
@@ -142,6 +144,7 @@ class FoldOutcome:
     train_slides_per_s: float
     eval_slides_per_s: float
     peak_memory_mb: float
+    steps: int = 0
     state_dict: dict[str, torch.Tensor] = field(repr=False, default_factory=dict)
     standardize: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -187,7 +190,7 @@ def fit_fold(
     best_state, best_epoch, best_val = None, -1, None
     history: list[dict[str, float]] = []
     train_seconds = eval_seconds = 0.0
-    stale = 0
+    stale = steps = 0
     for epoch in range(tc.epochs):
         t0 = time.perf_counter()
         model.train()
@@ -201,6 +204,7 @@ def fit_fold(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            steps += 1
             for k, v in {"loss": float(loss.detach()), **terms}.items():
                 sums[k] = sums.get(k, 0.0) + v * len(chunk)
         train_seconds += time.perf_counter() - t0
@@ -229,7 +233,7 @@ def fit_fold(
     return FitResult(
         model=model, best_epoch=best_epoch, epochs_run=len(history), history=history, val=best_val,
         state_dict=best_state, standardize=scale, train_seconds=train_seconds, eval_seconds=eval_seconds,
-        n_val_evaluated=len(history) * len(val_idx),
+        n_val_evaluated=len(history) * len(val_idx), steps=steps,
     )
 
 
@@ -274,6 +278,7 @@ def train_fold(
         train_slides_per_s=fit.epochs_run * len(parts["train"]) / max(fit.train_seconds, 1e-9),
         eval_slides_per_s=n_eval / max(fit.eval_seconds + test_seconds, 1e-9),
         peak_memory_mb=memory.peak_mb,
+        steps=fit.steps,
         state_dict=fit.state_dict,
         standardize=fit.standardize,
     )

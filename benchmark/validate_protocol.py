@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from benchmark.config import CVConfig
+from benchmark.data.classical import ILSE_PROTOCOL
 
 __all__ = [
     "BANDS",
@@ -89,8 +90,8 @@ FULL_PROTOCOL = ValidationProtocol(
     repeats=5,
     # Ilse's reference: Adam (0.9, 0.999) with L2 weight decay, lr 5e-4, batch 1; ~100 epochs with early
     # stopping on a validation split (baselines.md §2.2/§2.4). Selection: the harness default (val AUC).
-    train={"epochs": "100", "patience": "20", "batch_size": "1", "lr": "5e-4", "weight_decay": "5e-4",
-           "optimizer": "adam", "standardize": "true", "selection": "fine.auc"},
+    train={**{k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in ILSE_PROTOCOL.items()},
+           "selection": "fine.auc"},
     model={"abmil": _ABMIL, "abmil-plain": _ABMIL,
            "meanpool": {"hidden_dim": "256", "dropout": "0.25"}, "maxpool": {"hidden_dim": "256", "dropout": "0.25"},
            "dtfd": {"hidden_dim": "256", "attention_dim": "64"}},

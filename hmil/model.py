@@ -6,7 +6,8 @@ not copied)::
     H^c = W2 ReLU(W1 X)           (N × 1024)        H^f = W3 H^c                      (N × 256)
     A^c = softmax_n(gated_c(H^c)) (K_c × N)         A^f = softmax_n(gated_f(H^f))    (K_f × N)
     B^c = A^c H^c                 (K_c × 1024)      B^f = A^f H^f                     (K_f × 256)
-    z^c[k] = w_c·B^c[k] + b_c                       z^f[j] = w_f·B^f[j] + b_f        (shared scalar heads)
+    z^c[k] = w_c·B^c[k] + b_c                       z^f[j] = w_f·B^f[j] + b_f        (shared scalar heads;
+                                                    head="per_class": w_k, b_k per class, ``hmil-pc``)
     e_j = B^f[j] / max(‖B^f[j]‖, 1e-12)                                               (SupCon embeddings)
 
 Outputs (`MILOutput`):
@@ -32,12 +33,13 @@ from benchmark.contract import MILModel, MILOutput, Targets
 from benchmark.hierarchy import Hierarchy
 from benchmark.models import register_model
 from hmil.losses import ham_loss, hba_loss, scl_temperature, supcon_loss
-from hmil.nn import ClassWiseGatedAttention, OnlineReEmbedding, kaiming_init_
-from hmil.presets import HMILCodeConfig, HMILConfig, loss_terms
+from hmil.nn import ClassWiseGatedAttention, OnlineReEmbedding, build_head, kaiming_init_
+from hmil.presets import HMILCodeConfig, HMILConfig, HMILPerClassConfig, loss_terms
 
-__all__ = ["HMIL", "HMILCodeConfig", "HMILConfig", "split_attention"]
+__all__ = ["HMIL", "HMILCodeConfig", "HMILConfig", "HMILPerClassConfig", "split_attention"]
 
-TRAIN_DEFAULTS = {"lr": 1e-4, "weight_decay": 0.0, "batch_size": 64, "optimizer": "adam"}  # §10: Adam, 64 bags/step
+TRAIN_DEFAULTS = {"lr": 1e-4, "weight_decay": 0.0, "optimizer": "adam"}  # §10: Adam, lr 1e-4, no weight decay
+REFERENCE_TRAIN = {"batch_size": 64}  # §10: 64 bags per step (train.preset=reference)
 
 
 def split_attention(attention: torch.Tensor, n_fine: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -67,24 +69,26 @@ class HMIL(MILModel):
         c = config
         self.embed = OnlineReEmbedding(in_dim, c.hidden_dim, c.coarse_dim, c.fine_dim)
         self.fine_attention = ClassWiseGatedAttention(c.fine_dim, c.fine_attention_dim, hierarchy.n_fine, c.dropout)
-        self.fine_head = nn.Linear(c.fine_dim, 1)  # one scalar head shared by the K_f class-wise embeddings
+        # HMIL: one scalar head shared by the K_f class-wise embeddings; head="per_class" gives each its own.
+        self.fine_head = build_head(c.head, c.fine_dim, hierarchy.n_fine)
         self.coarse_attention: ClassWiseGatedAttention | None = None
-        self.coarse_head: nn.Linear | None = None
+        self.coarse_head: nn.Module | None = None
         if c.use_coarse_branch:
             self.coarse_attention = ClassWiseGatedAttention(c.coarse_dim, c.coarse_attention_dim, self.n_coarse, c.dropout)
-            self.coarse_head = nn.Linear(c.coarse_dim, 1)
-        kaiming_init_(self)
+            self.coarse_head = build_head(c.head, c.coarse_dim, self.n_coarse)
+        if c.init == "kaiming":  # the released code's init; "torch" keeps every layer's default init
+            kaiming_init_(self)
 
     def _forward(self, x: torch.Tensor, mask: torch.Tensor, targets: Targets | None) -> MILOutput:
         h_c, h_f = self.embed(x)  # (B, N, 1024), (B, N, 256)
         a_f, bag_f = self.fine_attention(h_f, mask)  # (B, K_f, N) fp32, (B, K_f, 256)
-        logits = self.fine_head(bag_f).squeeze(-1)  # (B, K_f)
+        logits = self.fine_head(bag_f)  # (B, K_f)
         embeddings = F.normalize(bag_f.float(), dim=-1, eps=1e-12)  # (B, K_f, 256)
         a_c = coarse_logits = None
         attention = a_f
         if self.coarse_attention is not None and self.coarse_head is not None:
             a_c, bag_c = self.coarse_attention(h_c, mask)  # (B, K_c, N) fp32, (B, K_c, 1024)
-            coarse_logits = self.coarse_head(bag_c).squeeze(-1)  # (B, K_c)
+            coarse_logits = self.coarse_head(bag_c)  # (B, K_c)
             attention = torch.cat([a_f, a_c], dim=1)  # (B, K_f + K_c, N)
         aux: dict[str, torch.Tensor] = {}
         if targets is not None and self.training:
@@ -128,6 +132,7 @@ register_model(
     description="HMIL (Jin et al. 2025), paper preset: HAM + HBA(NLL) under linear β, SupCon τ=0.1 under 1−β",
     loss=loss_terms,
     train_defaults=TRAIN_DEFAULTS,
+    reference_train=REFERENCE_TRAIN,
 )(HMIL)
 
 
@@ -138,4 +143,15 @@ register_model(
     description="HMIL, released-code preset: quadratic α, HBA CE-on-probs, cosine-τ SupCon ÷B, HAM logged only",
     loss=loss_terms,
     train_defaults=TRAIN_DEFAULTS,
+    reference_train=REFERENCE_TRAIN,
+)(HMIL)
+
+
+register_model(
+    "hmil-pc",
+    config=HMILPerClassConfig,
+    description="HMIL with per-class heads (not in the paper): paper losses, PyTorch default init",
+    loss=loss_terms,
+    train_defaults=TRAIN_DEFAULTS,
+    reference_train=REFERENCE_TRAIN,
 )(HMIL)

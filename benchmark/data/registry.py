@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from benchmark.config import DataConfig
 from benchmark.data.bags import BagCollection
@@ -26,6 +27,9 @@ class DatasetInfo:
         size: a human-readable size at the default scale ("600 slides, D=1024" / "user data").
         needs_data_dir: whether the loader reads user files.
         layout: the expected on-disk layout, shown when data are missing.
+        train_defaults: the dataset's recommended training protocol (`TrainConfig` fields), applied by
+            ``benchmark run``/``tune`` over the models' own defaults unless the user overrides a field.
+        protocol: where that protocol comes from (one line, logged when it is applied).
     """
 
     description: str
@@ -33,6 +37,8 @@ class DatasetInfo:
     size: str
     needs_data_dir: bool
     layout: str = ""
+    train_defaults: Mapping[str, Any] = field(default_factory=dict)
+    protocol: str = ""
 
 
 DATASETS: Registry[Loader] = Registry("dataset", "--dataset")

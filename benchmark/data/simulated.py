@@ -26,6 +26,7 @@ import numpy as np
 from benchmark.config import DataConfig
 from benchmark.data._sim_bracs import BRACS_PATTERNS, BracsSimParams, bracs_label, bracs_plan, bracs_space
 from benchmark.data._sim_core import FeatureSpace, SlidePlan, write_features
+from benchmark.data._sim_embed import EmbeddingModel
 from benchmark.data._sim_panda import (
     PANDA_PATTERNS,
     PandaSimParams,
@@ -47,6 +48,7 @@ __all__ = [
     "PandaSimParams",
     "bracs_label",
     "generate_simulated",
+    "instance_patterns",
     "gleason_score",
     "isup_grade",
     "load_bracs_sim",
@@ -85,10 +87,13 @@ class _SimSpec:
     slide_id: Callable[[int], str]
     case_id: Callable[[int], str]
     site_names: tuple[str, ...] | None
+    embedding: EmbeddingModel | None  # the v2 feature model; None = v1 (isotropic noise, the -iso sets)
 
 
 def _digest(spec: _SimSpec, params: Any, seed: int) -> str:
     payload = {"dataset": spec.name, "version": GENERATOR_VERSION, "seed": seed, "params": dataclasses.asdict(params)}
+    if spec.embedding is not None:
+        payload["embedding"] = dataclasses.asdict(spec.embedding)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -122,6 +127,9 @@ def _info(spec: _SimSpec, params: Any, seed: int, labels: np.ndarray, n_inst: in
                             "n_instances": n_inst}
     for key, value in dataclasses.asdict(params).items():
         info[key] = json.dumps(list(value)) if isinstance(value, list | tuple) else value
+    info["feature_model"] = "iso" if spec.embedding is None else "v2"
+    if spec.embedding is not None:
+        info.update({f"embedding.{k}": v for k, v in dataclasses.asdict(spec.embedding).items()})
     counts = np.bincount(labels, minlength=spec.hierarchy.n_fine)
     info["fine_counts"] = json.dumps(counts.tolist())
     info["fine_shares"] = json.dumps([round(float(c) / len(labels), 4) for c in counts])
@@ -139,7 +147,8 @@ def _generate(spec: _SimSpec, params: Any, seed: int, scale: float, out: Path) -
                         f"only {free / 1e9:.1f} GB free; lower --scale or point --cache-dir elsewhere.")
     logger.info("generating %s: %d slides, %d instances, D=%d (%.2f GB)", spec.name, len(plan.labels), n_inst,
                 params.dim, need / 1e9)
-    offsets = write_features(out, spec.space(params, seed), plan, seed, background=spec.background)
+    offsets = write_features(out, spec.space(params, seed), plan, seed, background=spec.background,
+                             embedding=spec.embedding)
     np.save(out / "offsets.npy", offsets)
     meta = {
         "dataset": spec.name,
@@ -148,6 +157,7 @@ def _generate(spec: _SimSpec, params: Any, seed: int, scale: float, out: Path) -
         "scale": scale,
         "digest": _digest(spec, params, seed),
         "params": dataclasses.asdict(params),
+        "embedding": None if spec.embedding is None else dataclasses.asdict(spec.embedding),
         "patterns": list(spec.patterns),
         "slide_ids": [spec.slide_id(i) for i in range(len(plan.labels))],
         "case_ids": [spec.case_id(int(c)) for c in plan.cases],
@@ -182,18 +192,25 @@ def _read(spec: _SimSpec, path: Path, digest: str) -> BagCollection:
     )
 
 
-def generate_simulated(name: str, params: Any, seed: int, out_dir: str | Path) -> BagCollection:
+def generate_simulated(
+    name: str, params: Any, seed: int, out_dir: str | Path, *, embedding: EmbeddingModel | None = None
+) -> BagCollection:
     """Generate ``name`` with explicit (e.g. non-default) generator params into ``out_dir``, bypassing the cache.
 
     Used by scripts/calibrate_sim.py to try parameter sets; the registry loaders use the defaults.
 
     Args:
-        name: "panda-sim" or "bracs-sim".
+        name: a simulated dataset ("panda-sim", "panda-sim-iso", "bracs-sim", "bracs-sim-iso").
         params: a `PandaSimParams` / `BracsSimParams` (use ``.scaled(scale)`` for other sizes).
         seed: generator seed.
         out_dir: an empty or missing directory; it receives the same files as a cache entry.
+        embedding: a v2 feature model replacing the dataset's own (only for the v2 datasets).
     """
     spec = _SPECS[name]
+    if embedding is not None:
+        if spec.embedding is None:
+            raise ConfigError(f"{name} uses the v1 (isotropic) feature model; pass embedding= only for v2 datasets.")
+        spec = dataclasses.replace(spec, embedding=embedding)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _generate(spec, params, seed, 1.0, out)
@@ -224,6 +241,11 @@ def _load(cfg: DataConfig) -> BagCollection:
     return _read(spec, final, digest)
 
 
+# The v2 feature models (docs/datasets.md, "Feature model v2"): calibrated on the statistics of real patch
+# embeddings and on gated ABMIL, never on HMIL.
+PANDA_EMBEDDING = EmbeddingModel(morph_sd=2.5, morph_alpha=0.8, bias=-0.5)
+BRACS_EMBEDDING = EmbeddingModel(morph_sd=4.0, morph_alpha=1.4, bias=-0.5)
+
 _PANDA = _SimSpec(
     name="panda-sim",
     defaults=PandaSimParams,
@@ -235,6 +257,7 @@ _PANDA = _SimSpec(
     slide_id=lambda i: f"panda-sim-{i:05d}",
     case_id=lambda c: f"panda-sim-{c:05d}",  # PANDA has no patient ids: one case per slide
     site_names=PandaSimParams().providers,
+    embedding=PANDA_EMBEDDING,
 )
 _BRACS = _SimSpec(
     name="bracs-sim",
@@ -247,33 +270,45 @@ _BRACS = _SimSpec(
     slide_id=lambda i: f"bracs-sim-{i:04d}",
     case_id=lambda c: f"patient-{c:04d}",
     site_names=None,
+    embedding=BRACS_EMBEDDING,
 )
-_SPECS = {s.name: s for s in (_PANDA, _BRACS)}
+# The v1 generators, kept as documented stress sets: the same slides, labels and ids (so the same folds),
+# features with isotropic σ = 1 noise in every dimension.
+_PANDA_ISO = dataclasses.replace(_PANDA, name="panda-sim-iso", embedding=None)
+_BRACS_ISO = dataclasses.replace(_BRACS, name="bracs-sim-iso", embedding=None)
+_SPECS = {s.name: s for s in (_PANDA, _BRACS, _PANDA_ISO, _BRACS_ISO)}
 
 
-@register_dataset(
-    "panda-sim",
-    DatasetInfo(
-        description="Simulated PANDA (default): Gleason-pattern prototypes, 2 providers, ISUP 0-5 → 3 groups.",
-        hierarchy=PANDA_HIERARCHY,
-        size="240 slides, 2,936 instances (seed 0), D=1024 at scale 1; --scale 44.233 gives PANDA's 10,616 slides",
-        needs_data_dir=False,
-    ),
-)
-def load_panda_sim(cfg: DataConfig) -> BagCollection:
-    """Load (generating and caching on first use) ``panda-sim`` for ``cfg.seed`` and ``cfg.scale``."""
-    return _load(dataclasses.replace(cfg, name="panda-sim"))
+def instance_patterns(cfg: DataConfig) -> np.ndarray:
+    """(T,) int8 ground-truth tissue pattern of every instance of a simulated dataset (loads it first)."""
+    _load(cfg)
+    return np.load(sim_cache_dir(cfg) / "patterns.npy")
 
 
-@register_dataset(
-    "bracs-sim",
-    DatasetInfo(
-        description="Simulated BRACS: 7 lesion subtypes → 3 groups, label = worst lesion, ~2.9 slides per patient.",
-        hierarchy=BRACS_HIERARCHY,
-        size="547 slides from 189 patients, 15,347 instances (seed 0), D=1024 at scale 1",
-        needs_data_dir=False,
-    ),
-)
-def load_bracs_sim(cfg: DataConfig) -> BagCollection:
-    """Load (generating and caching on first use) ``bracs-sim`` for ``cfg.seed`` and ``cfg.scale``."""
-    return _load(dataclasses.replace(cfg, name="bracs-sim"))
+def _loader(name: str) -> Callable[[DataConfig], BagCollection]:
+    def load(cfg: DataConfig) -> BagCollection:
+        """Load (generating and caching on first use) the simulated dataset for ``cfg.seed`` and ``cfg.scale``."""
+        return _load(dataclasses.replace(cfg, name=name))
+
+    return load
+
+
+_PANDA_DESC = "Gleason-pattern prototypes, 2 providers, ISUP 0-5 → 3 groups"
+_BRACS_DESC = "7 lesion subtypes → 3 groups, label = worst lesion, ~2.9 slides per patient"
+_PANDA_SIZE = "240 slides, 2,936 instances (seed 0), D=1024 at scale 1; --scale 44.233 gives PANDA's 10,616 slides"
+_BRACS_SIZE = "547 slides from 189 patients, 15,347 instances (seed 0), D=1024 at scale 1"
+for _name, _desc, _hier, _size in (
+    ("panda-sim", f"Simulated PANDA (default): {_PANDA_DESC}; features shaped like real patch embeddings (v2).",
+     PANDA_HIERARCHY, _PANDA_SIZE),
+    ("bracs-sim", f"Simulated BRACS: {_BRACS_DESC}; v2 features.", BRACS_HIERARCHY, _BRACS_SIZE),
+    ("panda-sim-iso", "Stress set: panda-sim's slides and labels with v1 features (isotropic noise, the tissue "
+     "pattern ≈1 % of the variance).", PANDA_HIERARCHY, _PANDA_SIZE),
+    ("bracs-sim-iso", "Stress set: bracs-sim's slides and labels with v1 features (isotropic noise).",
+     BRACS_HIERARCHY, _BRACS_SIZE),
+):
+    register_dataset(_name, DatasetInfo(description=_desc, hierarchy=_hier, size=_size, needs_data_dir=False))(
+        _loader(_name)
+    )
+
+load_panda_sim = _loader("panda-sim")
+load_bracs_sim = _loader("bracs-sim")

@@ -17,15 +17,14 @@ PAPER_SWITCHES = {
     "preset": "paper", "use_coarse_branch": True, "use_coarse_ce": True, "use_ham": True, "use_hba": True,
     "use_scl": True, "curriculum": True, "schedule": "linear", "constant_beta": 0.5, "schedule_alignment": True,
     "coarse_ce_weight": 1.0, "ham_weight": 1.0, "hba_weight": 1.0, "scl_weight": 1.0, "hba_form": "nll",
-    "scl_tau_mode": "fixed", "scl_tau": 0.1, "scl_tau_max": 1.0, "scl_tau_base": None,
-    "scl_divide_by_batch": False, "scl_positives": "all_rows",
+    "scl_tau_mode": "fixed", "scl_tau": 0.1, "scl_tau_max": 1.0, "scl_scale": "paper", "scl_positives": "all_rows",
 }
 CODE_SWITCHES = {
     **PAPER_SWITCHES, "preset": "code", "schedule": "quadratic", "schedule_alignment": False, "ham_weight": 0.0,
-    "hba_form": "ce_on_probs", "scl_tau_mode": "cosine", "scl_tau_base": 0.1, "scl_divide_by_batch": True,
+    "hba_form": "ce_on_probs", "scl_tau_mode": "cosine", "scl_scale": "code",
 }
 ARCHITECTURE = {"hidden_dim": 256, "coarse_dim": 1024, "fine_dim": 256, "coarse_attention_dim": 256,
-                "fine_attention_dim": 64, "dropout": 0.0}
+                "fine_attention_dim": 64, "dropout": 0.0, "head": "shared", "init": "kaiming"}
 
 
 @pytest.mark.parametrize(("name", "switches"), [("hmil", PAPER_SWITCHES), ("hmil-code", CODE_SWITCHES)])
@@ -52,10 +51,10 @@ def test_exact_loss_terms_per_preset():
 
 
 def test_training_defaults_follow_the_released_code():
-    for name in ("hmil", "hmil-code"):
-        assert model_defaults(name)["train_defaults"] == {
-            "lr": 1e-4, "weight_decay": 0.0, "batch_size": 64, "optimizer": "adam",
-        }
+    for name in ("hmil", "hmil-code", "hmil-pc"):
+        meta = model_defaults(name)
+        assert meta["train_defaults"] == {"lr": 1e-4, "weight_decay": 0.0, "optimizer": "adam"}
+        assert meta["reference_train"] == {"batch_size": 64}  # only with train.preset=reference
 
 
 def _factors(config: HMILConfig, epoch: int, epochs: int) -> dict[str, float]:
@@ -123,8 +122,21 @@ def test_coarse_branch_off_drops_every_coarse_term():
 
 
 def test_overrides_are_cast_and_keep_the_other_preset_values():
-    params = resolve_model_params("hmil-code", {"hba_form": "nll", "scl_tau_base": "none", "curriculum": "off"})
-    assert params == {**CODE_SWITCHES, **ARCHITECTURE, "hba_form": "nll", "scl_tau_base": None, "curriculum": False}
+    params = resolve_model_params("hmil-code", {"hba_form": "nll", "scl_scale": "paper", "curriculum": "off"})
+    assert params == {**CODE_SWITCHES, **ARCHITECTURE, "hba_form": "nll", "scl_scale": "paper", "curriculum": False}
+
+
+def test_scl_scale_switch_sets_the_supcon_factors():
+    code, paper = HMILCodeConfig(), HMILConfig()
+    assert (code.scl_tau_base, code.scl_divide_by_batch) == (0.1, True)
+    assert (paper.scl_tau_base, paper.scl_divide_by_batch) == (None, False)
+    assert dataclasses.replace(paper, scl_scale="code").scl_divide_by_batch is True
+
+
+def test_hmil_pc_is_the_paper_preset_with_per_class_heads_and_torch_init():
+    params = resolve_model_params("hmil-pc")
+    assert params == {**PAPER_SWITCHES, **ARCHITECTURE, "head": "per_class", "init": "torch"}
+    assert default_loss_terms("hmil-pc", params) == default_loss_terms("hmil", resolve_model_params("hmil"))
 
 
 @pytest.mark.parametrize(
