@@ -54,6 +54,12 @@ def _p(p: float, dash: str = DASH) -> str:
     return "<0.001" if p < 1e-3 else f"{p:.3g}"
 
 
+def _steps(cmp: Comparison, method: str) -> str:
+    """Mean optimiser steps per fold, rounded; "–" for runs that did not log them."""
+    value = cmp.steps.get(method, math.nan)
+    return f"{value:.0f}" if math.isfinite(value) else DASH
+
+
 def _n_folds(cmp: Comparison) -> dict[str, int]:
     return cmp.folds.groupby("method")["fold"].nunique().to_dict()
 
@@ -98,7 +104,8 @@ def _per_class_blocks(cmp: Comparison) -> list[tuple[str, list[str], pd.DataFram
 
 
 def to_json(cmp: Comparison) -> str:
-    """Schema: ``{experiment, level, split_digest, primary, metrics, methods: {method: {n_folds, config_hash,
+    """Schema: ``{experiment, level, split_digest, primary, metrics, methods: {method: {n_folds, optimizer_steps
+    (mean per fold), config_hash,
     folds, metrics: {metric: {mean, std, n, p_value, values}}, p_value_vs_best}}, best: {metric: method},
     per_class?: {method: {metric: {class: {mean, std, n, values}}}}, notes}``; ``values`` follow ``folds``.
     """
@@ -120,6 +127,7 @@ def to_json(cmp: Comparison) -> str:
             }
         methods[m] = {
             "n_folds": len(fold_ids),
+            "optimizer_steps": _num(cmp.steps.get(m, math.nan)),
             "config_hash": str(t["config_hash"].iloc[0]),
             "folds": fold_ids,
             "metrics": metrics,
@@ -165,12 +173,13 @@ def to_markdown(cmp: Comparison) -> str:
     bold = lambda s, b: f"**{s}**" if b and s != DASH else s  # noqa: E731
     n_folds, p = _n_folds(cmp), _primary_p(cmp)
     configs = cmp.table.groupby("method")["config_hash"].first()
-    header = ["method", "config", "folds", *cmp.metrics, _p_header(cmp)]
+    header = ["method", "config", "folds", "steps", *cmp.metrics, _p_header(cmp)]
     rows = [
         [
             m,
             short(str(configs[m])),
             str(n_folds.get(m, 0)),
+            _steps(cmp, m),
             *(bold(_cell(mu, sd), b) for mu, sd, b in cells),
             _p(p.get(m, math.nan)),
         ]
@@ -229,13 +238,14 @@ def to_latex(cmp: Comparison) -> str:
         return f"\\textbf{{{s}}}" if b and s != "--" else s
 
     n_folds, p = _n_folds(cmp), _primary_p(cmp)
-    header = ["Method", "Folds", *(_tex(m) for m in cmp.metrics), f"$p$ ({_tex(cmp.primary)})"]
+    header = ["Method", "Folds", "Steps", *(_tex(m) for m in cmp.metrics), f"$p$ ({_tex(cmp.primary)})"]
     rows = [
-        [_tex(m), str(n_folds.get(m, 0)), *(cell(*c) for c in cells), _p(p.get(m, math.nan), dash="--")]
+        [_tex(m), str(n_folds.get(m, 0)), _steps(cmp, m).replace(DASH, "--"), *(cell(*c) for c in cells),
+         _p(p.get(m, math.nan), dash="--")]
         for m, cells in _rows(cmp, cmp.table, list(cmp.metrics), "metric")
     ]
     lines = [f"% {_tex(_caption(cmp)).replace('±', '+/-')}"]
-    lines += _tex_tabular(header, rows, "lr" + "c" * len(cmp.metrics) + "r")
+    lines += _tex_tabular(header, rows, "lrr" + "c" * len(cmp.metrics) + "r")
     for metric, classes, sub in _per_class_blocks(cmp):
         rows = [[_tex(m), *(cell(*c) for c in cells)] for m, cells in _rows(cmp, sub, classes, "class")]
         lines += ["", f"% per-class {_tex(metric)} ({_tex(cmp.level)})"]
@@ -257,11 +267,12 @@ def to_rich_table(cmp: Comparison) -> Table:
     n_folds, p = _n_folds(cmp), _primary_p(cmp)
     configs = cmp.table.groupby("method")["config_hash"].first()
     table = Table(title=f"{cmp.experiment} · {cmp.level}", caption=_caption(cmp))
-    for name in ["method", "config", "folds", *cmp.metrics, _p_header(cmp)]:
+    for name in ["method", "config", "folds", "steps", *cmp.metrics, _p_header(cmp)]:
         table.add_column(name, justify="left" if name in ("method", "config") else "right")
     for m, cells in _rows(cmp, cmp.table, list(cmp.metrics), "metric"):
         texts = [Text(_cell(mu, sd), style="bold" if b else "") for mu, sd, b in cells]
-        table.add_row(Text(m), short(str(configs[m])), str(n_folds.get(m, 0)), *texts, _p(p.get(m, math.nan)))
+        table.add_row(Text(m), short(str(configs[m])), str(n_folds.get(m, 0)), _steps(cmp, m), *texts,
+                      _p(p.get(m, math.nan)))
     return table
 
 

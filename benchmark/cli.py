@@ -24,6 +24,7 @@ def _handlers() -> dict[str, Callable[[argparse.Namespace], int]]:
     # Imported lazily so `benchmark --help` stays fast (torch/mlflow imports take seconds).
     from benchmark import cli_commands as c
     from benchmark.cli_tune import cmd_tune
+    from benchmark.cli_data_stats import cmd_data_stats
     from benchmark.cli_validate import cmd_validate
 
     return {
@@ -37,6 +38,7 @@ def _handlers() -> dict[str, Callable[[argparse.Namespace], int]]:
         "splits show": c.cmd_splits_show,
         "data check": c.cmd_data_check,
         "data pack": c.cmd_data_pack,
+        "data stats": lambda args: cmd_data_stats(args, c.console),
         "perf": c.cmd_perf,
         "validate": cmd_validate,
     }

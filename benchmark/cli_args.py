@@ -56,7 +56,12 @@ def _run_args(p: argparse.ArgumentParser, *, models: bool) -> None:
     if models:
         g.add_argument("--models", default="all", help="comma-separated model names or 'all' (default: all)")
     g.add_argument("--epochs", type=int, default=None, help="maximum epochs per fold (default 20)")
-    g.add_argument("--batch-size", type=int, default=None, help="bags per optimiser step (default: the model's)")
+    g.add_argument("--batch-size", type=int, default=None,
+                   help="bags per optimiser step (default 16 for every model; see --train-preset)")
+    g.add_argument("--train-preset", choices=("equal", "reference"), default=None,
+                   help="equal (default): every model gets the same bags per step, epochs, early stopping and "
+                   "selection metric; reference: each model's reference budget where it has one (HMIL 64 bags "
+                   "per step, CLAM/ABMIL/TransMIL/DSMIL/DTFD one bag per step); recorded with the run")
     g.add_argument("--lr", type=float, default=None, help="learning rate (default: the model's)")
     g.add_argument("--max-instances", type=int, default=None, help="training-time cap on instances per bag")
     g.add_argument("--device", default=None, help="auto (default), cpu or cuda[:i]")
@@ -102,6 +107,8 @@ def build_parser(version: str) -> tuple[argparse.ArgumentParser, dict[str, argpa
                    help="comma-separated rungs (default: 1-flat,2-dual,3-ham,4-hba,5-scl,6-full; "
                    "also 7-quadratic, 7-constant, 8-cosine-tau)")
     p.add_argument("--format", choices=("table", "md", "json"), default="table")
+    p.add_argument("--model", choices=("hmil", "hmil-pc"), default="hmil",
+                   help="hmil (the paper's shared heads, default) or hmil-pc (per-class heads, not in the paper)")
 
     _validate_args(subs, sub)
 
@@ -137,12 +144,25 @@ def build_parser(version: str) -> tuple[argparse.ArgumentParser, dict[str, argpa
         _common(q)
     p.set_defaults(action=None)
 
-    p = subs["data"] = sub.add_parser("data", help="validate or pack a dataset's feature files")
+    p = subs["data"] = sub.add_parser("data", help="validate, describe or pack a dataset's feature files")
     dsub = p.add_subparsers(dest="action", metavar="ACTION")
     q = dsub.add_parser("check", help="validate every slide; class counts and bag sizes",
                         description="Validate every slide (missing/extra files, dims, NaN/Inf, empty bags, labels, "
                         "duplicate ids) and print class counts per level and bag-size statistics.", epilog=_EPILOG)
     _data_args(q, default=None)
+    q.add_argument("--format", choices=("table", "json"), default="table")
+    _common(q)
+    q = dsub.add_parser("stats", help="feature statistics: sign, PCA spectrum, effective rank, label share",
+                        description="How much a dataset's instance features look like real patch embeddings: "
+                        "per-dimension mean/std, share of negative and zero entries, PCA spectrum (PC1, top-10, "
+                        "top-100 shares; PCs for 50/90 %%), participation-ratio effective rank, bag sizes, and the "
+                        "variance share of the instance patterns (simulated/digit sets) and of the slide labels. "
+                        "Works on simulated and real data (--dataset panda --data-dir …).", epilog=_EPILOG)
+    _data_args(q, default=None)
+    q.add_argument("--max-instances", type=int, default=20_000,
+                   help="instances sampled for the feature statistics (default %(default)s)")
+    q.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    q.add_argument("--plot", default=None, help="write the PCA-spectrum figure here (png/pdf/svg)")
     q.add_argument("--format", choices=("table", "json"), default="table")
     _common(q)
     q = dsub.add_parser("pack", help="build the packed memory-mapped feature cache",

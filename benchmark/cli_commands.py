@@ -72,7 +72,7 @@ def _run_request(args: argparse.Namespace, models: list[str]):
     sets = parse_set_options(args.set)
     train = dict(sets.get("train", {}))
     for option, key in (("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr"),
-                        ("max_instances", "max_instances"), ("device", "device")):
+                        ("max_instances", "max_instances"), ("device", "device"), ("train_preset", "preset")):
         if getattr(args, option) is not None:
             train[key] = str(getattr(args, option))
     if sets.get("data") or sets.get("cv"):
@@ -127,7 +127,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
 
     rungs = [r.strip() for r in args.rungs.split(",") if r.strip()] if args.rungs else list(DEFAULT_RUNGS)
     with RichObserver(console) as observer:
-        tables = run_ablation(_run_request(args, ["hmil"]), rungs, observer)
+        tables = run_ablation(_run_request(args, [args.model]), rungs, observer, model=args.model)
     for level, table in tables.items():
         if args.format == "json":
             print(table.to_json())

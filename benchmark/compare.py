@@ -38,6 +38,7 @@ LEVELS = ("fine", "coarse", "coarse_head")
 DEFAULT_METRICS = ("accuracy", "balanced_accuracy", "specificity", "auc", "f1_macro", "qwk")
 PER_CLASS_DEFAULT = ("auc", "sensitivity", "specificity")
 HIERARCHY = "hierarchy_consistency"  # logged once per fold, not per level
+STEPS = "compute.optimizer_steps"  # the training budget a fold actually spent
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,9 @@ class Comparison:
         per_class: like ``table`` with an extra ``class`` column, when requested.
         per_class_folds: like ``folds`` with an extra ``class`` column, when requested.
         notes: human-readable remarks (e.g. superseded configs).
+        reference: the method every p-value is computed against (None: the best method per metric).
+        steps: method -> mean optimiser steps per fold (``compute.optimizer_steps``; NaN for runs that predate
+            it), so an unequal training budget is visible next to the scores.
     """
 
     experiment: str
@@ -73,6 +77,7 @@ class Comparison:
     per_class_folds: pd.DataFrame | None = None
     notes: tuple[str, ...] = field(default=())
     reference: str | None = None
+    steps: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> str:
         """JSON document (NaN -> null); see `benchmark._compare_render.to_json` for the schema."""
@@ -280,8 +285,14 @@ def compare(
         cols = [(m, c) for m in pc_metrics for c in sorted(classes[m], key=_natural)]
         pc_folds = _fold_frame(sel.runs, cols, level)
         pc_table = summarise(pc_folds, ["metric", "class"], order, reference)
+    steps = {
+        m: float(np.mean(v)) if (v := [r.metrics[STEPS] for r in sel.runs if r.method == m and STEPS in r.metrics])
+        else math.nan
+        for m in order
+    }
     return Comparison(
         experiment=experiment,
+        steps=steps,
         level=level,
         split_digest=sel.split_digest,
         primary=primary,

@@ -80,8 +80,7 @@ def _check_budget(study: optuna.Study, budget: dict) -> None:
 
 def _default_params(config: RunConfig) -> dict[str, object]:
     """The model's defaults under the search spaces' parameter names (trial 0 of a new study)."""
-    params: dict[str, object] = {"train.lr": config.train.lr, "train.weight_decay": config.train.weight_decay,
-                                 "train.batch_size": config.train.batch_size}
+    params: dict[str, object] = {"train.lr": config.train.lr, "train.weight_decay": config.train.weight_decay}
     params.update({f"model.{k}": v for k, v in config.model_params.items()})
     weights = {t.name: t.weight for t in config.loss}
     if "instance" in weights:  # CLAM: w · bag CE + (1 − w) · instance loss

@@ -79,6 +79,22 @@ def test_compare_json_has_fine_and_coarse_accuracy_specificity_auc(finished_run,
             assert len(stats["values"]) == 3 and stats["mean"] is not None and stats["std"] is not None
 
 
+def test_compare_shows_the_optimiser_steps_each_fold_spent(finished_run, capsys):
+    client, runs = _runs(finished_run)
+    children = [r for r in runs if r.data.tags.get("benchmark.role") == "fold"]
+    for r in children:  # 2 epochs (no early stop possible), batches of 16 training bags
+        n_train = int(r.data.params["n_train"])
+        assert r.data.metrics["compute.optimizer_steps"] == 2 * -(-n_train // 16)
+    capsys.readouterr()
+    uri = f"sqlite:///{finished_run}/x.db"
+    assert main(["compare", "--dataset", "panda-sim", "--tracking-uri", uri, "--format", "json"]) == 0
+    steps = json.loads(capsys.readouterr().out)["methods"]["abmil"]["optimizer_steps"]
+    assert steps == pytest.approx(sum(r.data.metrics["compute.optimizer_steps"] for r in children) / 3)
+    assert main(["compare", "--dataset", "panda-sim", "--tracking-uri", uri, "--format", "md"]) == 0
+    header = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| method"))
+    assert "| steps |" in header
+
+
 def test_rerun_skips_finished_folds(finished_run):
     assert main(["run", *_args(finished_run, "--models", "abmil", "--folds", "3", "--epochs", "2",
                                 "--no-compare")]) == 0

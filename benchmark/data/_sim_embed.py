@@ -8,13 +8,14 @@ effective rank is ≈ 376. v2 keeps v1's latent tissue model (prototypes, purity
 drawn exactly as in `_sim_core`) and changes how a latent instance becomes a feature vector::
 
     y = a_s · (g·B z + M u + N (ξ_i + η_c)) + o_s + b + σ·ε_D       pre-activation (D-dim)
-    x = softplus(y)                                                 feature, > 0 everywhere
+    x = c · softplus(y)                                             feature, > 0 everywhere
 
 with g = ``signal_gain`` (the strength of the label-relevant tissue pattern), M (D × m) an orthonormal
 basis of m label-irrelevant "morphology" directions orthogonal to the signal and nuisance bases,
 u_k ~ N(0, s_k²) with s_k² = ``morph_sd``² · k^(−α) (a power-law spectrum), b = ``bias`` (a negative
-shift, so the softplus compresses most channels towards 0 like post-ReLU averages), and σ small isotropic
-noise. Everything label-related (which patterns a slide holds, its label) is unchanged.
+shift, so the softplus compresses most channels towards 0 like post-ReLU averages), σ small isotropic
+noise and c = ``output_scale`` the overall magnitude (scale-free statistics such as the spectrum, the
+effective rank and the pattern share do not depend on it; how fast a model learns does). Everything label-related (which patterns a slide holds, its label) is unchanged.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class EmbeddingModel:
         morph_sd: sd of the first morphology direction.
         bias: b, constant added to every pre-activation before the softplus.
         noise_sd: σ, isotropic noise in all D dimensions (small).
+        output_scale: c, multiplies the softplus output.
     """
 
     signal_gain: float = 1.0
@@ -50,10 +52,13 @@ class EmbeddingModel:
     morph_sd: float = 8.0
     bias: float = -1.0
     noise_sd: float = 0.05
+    output_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.morph_dim < 0 or self.morph_sd < 0 or self.noise_sd < 0 or self.signal_gain < 0:
             raise ConfigError("embedding: morph_dim, morph_sd, noise_sd and signal_gain must be ≥ 0.")
+        if not self.output_scale > 0:
+            raise ConfigError(f"embedding: output_scale must be > 0, got {self.output_scale}.")
 
     def morph_sds(self) -> np.ndarray:
         """(m,) standard deviations s_k = morph_sd · k^(−α/2), k = 1..m."""
@@ -96,4 +101,4 @@ def embed(
     y = model.signal_gain * signal + u.astype(np.float32) @ morph_t + shift[None, :]
     y = scale * y + offset + model.bias
     y += model.noise_sd * rng.standard_normal((n, d), dtype=np.float32)
-    return np.logaddexp(0.0, y).astype(np.float32)  # softplus, overflow-safe
+    return (model.output_scale * np.logaddexp(0.0, y)).astype(np.float32)  # softplus, overflow-safe

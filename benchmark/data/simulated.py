@@ -49,6 +49,7 @@ __all__ = [
     "bracs_label",
     "generate_simulated",
     "instance_patterns",
+    "is_simulated",
     "gleason_score",
     "isup_grade",
     "load_bracs_sim",
@@ -243,8 +244,8 @@ def _load(cfg: DataConfig) -> BagCollection:
 
 # The v2 feature models (docs/datasets.md, "Feature model v2"): calibrated on the statistics of real patch
 # embeddings and on gated ABMIL, never on HMIL.
-PANDA_EMBEDDING = EmbeddingModel(morph_sd=2.5, morph_alpha=0.8, bias=-0.5)
-BRACS_EMBEDDING = EmbeddingModel(morph_sd=4.0, morph_alpha=1.4, bias=-0.5)
+PANDA_EMBEDDING = EmbeddingModel(morph_sd=2.5, morph_alpha=0.8, bias=-0.5, output_scale=3.0)
+BRACS_EMBEDDING = EmbeddingModel(morph_sd=4.0, morph_alpha=1.4, bias=-0.5, output_scale=3.0)
 
 _PANDA = _SimSpec(
     name="panda-sim",
@@ -277,6 +278,11 @@ _BRACS = _SimSpec(
 _PANDA_ISO = dataclasses.replace(_PANDA, name="panda-sim-iso", embedding=None)
 _BRACS_ISO = dataclasses.replace(_BRACS, name="bracs-sim-iso", embedding=None)
 _SPECS = {s.name: s for s in (_PANDA, _BRACS, _PANDA_ISO, _BRACS_ISO)}
+
+
+def is_simulated(name: str) -> bool:
+    """Whether ``name`` is one of this module's generated datasets."""
+    return name in _SPECS
 
 
 def instance_patterns(cfg: DataConfig) -> np.ndarray:

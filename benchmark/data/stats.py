@@ -24,7 +24,14 @@ import numpy as np
 
 from benchmark.data.bags import BagCollection
 
-__all__ = ["FeatureStats", "between_group_share", "effective_rank", "feature_stats", "sample_rows"]
+__all__ = [
+    "FeatureStats",
+    "between_group_share",
+    "effective_rank",
+    "feature_stats",
+    "load_with_instance_labels",
+    "sample_rows",
+]
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,7 @@ class FeatureStats:
         pattern_variance_share: between-instance-pattern variance share, or None without instance labels.
         slide_class_variance_share: between-fine-class share of slide-mean variance, or None (one class).
         eigenvalues: (min(D, 200),) leading covariance eigenvalues, for the spectrum figure.
+        total_variance: Σλ over all components (the trace of the covariance).
     """
 
     n_slides: int
@@ -63,6 +71,7 @@ class FeatureStats:
     pattern_variance_share: float | None
     slide_class_variance_share: float | None
     eigenvalues: tuple[float, ...]
+    total_variance: float
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -157,4 +166,24 @@ def feature_stats(
         else between_group_share(x, np.asarray(instance_labels)[rows]),
         slide_class_variance_share=between_group_share(slide_means, bags.fine_labels),
         eigenvalues=tuple(float(v) for v in lam[:200]),
+        total_variance=total,
     )
+
+
+def load_with_instance_labels(cfg) -> tuple[BagCollection, np.ndarray | None]:  # noqa: ANN001 - DataConfig
+    """The dataset of ``cfg`` and, where the data know it, each instance's ground-truth pattern.
+
+    Simulated sets: the tissue pattern (``patterns.npy``); digit sets: the digit when it is 3, 4 or 5 (a
+    Gleason pattern) and −1 for every other digit (benign tissue); anything else (real data): None.
+    """
+    from benchmark.data.digits import generate_digit_panda
+    from benchmark.data.registry import load_dataset
+    from benchmark.data.simulated import instance_patterns, is_simulated
+
+    if is_simulated(cfg.name):
+        return load_dataset(cfg), instance_patterns(cfg)
+    if cfg.name in ("mnist-panda", "digits-panda"):
+        digit_bags = generate_digit_panda(cfg)
+        digits = digit_bags.instance_digits
+        return digit_bags.bags, np.where(np.isin(digits, (3, 4, 5)), digits, -1)
+    return load_dataset(cfg), None

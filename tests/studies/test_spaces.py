@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from benchmark.config import CVConfig, DataConfig, config_hash
+from benchmark.config import BUDGET_FIELDS, CVConfig, DataConfig, config_hash
 from benchmark.errors import UnknownNameError
 from benchmark.hierarchy import Hierarchy
 from benchmark.models import MODELS, build_model, ensure_registered
@@ -47,6 +47,8 @@ def test_space_builds_and_resolves(model):
             elif section == "model":
                 assert str(config.model_params[name]).lower() == value.lower()
         build_model(model, config.model_params, in_dim=8, hierarchy=hierarchy)
+        # The budget (bags per step, epochs, stopping rule, selection) is shared by every method: never searched.
+        assert not set(overrides.train) & set(BUDGET_FIELDS)
         study.tell(trial, 0.5)
 
 

@@ -1,0 +1,96 @@
+"""Equal optimiser budgets by default, the reference preset, and dataset-recommended protocols."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+
+import pytest
+
+from benchmark.config import BUDGET_FIELDS, CVConfig, DataConfig, config_hash
+from benchmark.errors import ConfigError
+from benchmark.models import MODELS, ensure_registered, register_model
+from benchmark.runner import RunRequest, _log_dataset_protocol, resolve_run_config
+
+ensure_registered()
+
+
+def _config(model, data="panda-sim", **train):
+    return resolve_run_config(model, data=DataConfig(name=data), cv=CVConfig(), seed=0,
+                              train_overrides={k: str(v) for k, v in train.items()}, model_overrides={})
+
+
+def _budget(config):
+    return tuple(getattr(config.train, f) for f in BUDGET_FIELDS)
+
+
+def test_default_run_gives_every_method_the_same_budget():
+    budgets = {m: _budget(_config(m)) for m in MODELS.names()}
+    assert len(set(budgets.values())) == 1, budgets
+    assert all(_config(m).train.preset == "equal" for m in MODELS.names())
+    assert _config("hmil").train.batch_size == _config("abmil").train.batch_size == 16
+
+
+def test_model_recipes_stay_per_model():
+    assert (_config("hmil").train.lr, _config("hmil").train.optimizer) == (1e-4, "adam")
+    assert (_config("abmil").train.lr, _config("abmil").train.optimizer) == (2e-4, "adamw")
+
+
+def test_reference_preset_restores_each_models_reference_budget():
+    assert _config("hmil", preset="reference").train.batch_size == 64
+    assert _config("hmil-pc", preset="reference").train.batch_size == 64
+    for model in ("abmil", "clam-sb", "clam-mb", "transmil", "dsmil", "dtfd"):
+        assert _config(model, preset="reference").train.batch_size == 1
+    assert _config("meanpool", preset="reference").train.batch_size == 16  # no reference: the harness's
+
+
+def test_explicit_overrides_win_over_the_preset_and_the_label_is_not_hashed():
+    assert _config("hmil", preset="reference", batch_size=8).train.batch_size == 8
+    equal, reference = _config("meanpool"), _config("meanpool", preset="reference")
+    assert reference.train.preset == "reference"
+    assert config_hash(equal) == config_hash(reference)  # same resolved config, same result
+    assert config_hash(_config("hmil")) != config_hash(_config("hmil", preset="reference"))
+
+
+def test_unknown_preset_is_a_user_error():
+    with pytest.raises(ConfigError, match="train.preset must be one of equal, reference"):
+        _config("abmil", preset="paper")
+
+
+def test_models_may_not_register_budget_fields_as_defaults():
+    @dataclass(frozen=True)
+    class Cfg:
+        width: int = 1
+
+    with pytest.raises(TypeError, match="budget fields"):
+        register_model("budget-cheat", config=Cfg, description="x", train_defaults={"batch_size": 64})
+    with pytest.raises(TypeError, match="reference_train may only set"):
+        register_model("budget-cheat", config=Cfg, description="x", reference_train={"lr": 1.0})
+    assert "budget-cheat" not in MODELS
+
+
+def test_classical_sets_use_ilse_protocol_unless_overridden():
+    train = _config("abmil", data="musk1").train
+    assert (train.standardize, train.batch_size, train.lr, train.weight_decay, train.optimizer, train.epochs,
+            train.patience) == (True, 1, 5e-4, 5e-4, "adam", 100, 20)
+    assert _config("abmil", data="musk1", lr=1e-3).train.lr == 1e-3
+    # Equal budgets hold on these sets too: the protocol applies to every method alike.
+    assert len({_budget(_config(m, data="musk1")) for m in ("abmil", "hmil", "transmil")}) == 1
+    assert _config("abmil", data="panda-sim").train.standardize is False  # no protocol registered
+
+
+def test_the_protocol_is_announced_in_one_log_line(caplog):
+    with caplog.at_level(logging.INFO, logger="benchmark.runner"):
+        _log_dataset_protocol(RunRequest(models=["abmil"], data=DataConfig(name="musk1"),
+                                         train_overrides={"epochs": "3"}))
+        _log_dataset_protocol(RunRequest(models=["abmil"], data=DataConfig(name="panda-sim")))
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1
+    assert "Ilse et al. 2018" in lines[0] and "batch_size=1" in lines[0] and "epochs=" not in lines[0]
+
+
+def test_steps_are_counted_per_optimiser_step():
+    from benchmark.train import FitResult
+
+    assert "steps" in {f.name for f in dataclasses.fields(FitResult)}
