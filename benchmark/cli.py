@@ -23,8 +23,8 @@ log = logging.getLogger("benchmark")
 def _handlers() -> dict[str, Callable[[argparse.Namespace], int]]:
     # Imported lazily so `benchmark --help` stays fast (torch/mlflow imports take seconds).
     from benchmark import cli_commands as c
-    from benchmark.cli_tune import cmd_tune
     from benchmark.cli_data_stats import cmd_data_stats
+    from benchmark.cli_tune import cmd_tune
     from benchmark.cli_validate import cmd_validate
 
     return {

@@ -46,6 +46,12 @@ def data_config(args: argparse.Namespace) -> DataConfig:
 
 
 def cv_config(args: argparse.Namespace) -> CVConfig:
+    """The split protocol: ``--folds`` when given, else the dataset's recommended k (10 on the classical MIL
+    sets, as Ilse et al.), else 5. Fills ``args.folds`` so messages can quote it."""
+    if args.folds is None:
+        from benchmark.data.registry import dataset_info
+
+        args.folds = int(dataset_info(args.dataset).cv_defaults.get("n_folds", 5))
     if args.protocol == "mc":  # the paper's 80/10/10 Monte-Carlo splits
         return CVConfig(protocol="mc", n_folds=args.folds, val_fraction=0.1, test_fraction=0.1, seed=args.split_seed)
     return CVConfig(protocol="kfold", n_folds=args.folds, seed=args.split_seed)

@@ -227,8 +227,9 @@ def _log_dataset_protocol(request: RunRequest) -> None:
     applied = {k: v for k, v in info.train_defaults.items() if k not in request.train_overrides}
     if applied:
         fields = ", ".join(f"{k}={v}" for k, v in applied.items())
-        log.info("%s: using the dataset's recommended training protocol (%s): %s; override any field with "
-                 "--set train.<field>=…", request.data.name, info.protocol or "registered", fields)
+        folds = f"{request.cv.n_folds}-fold CV; " if info.cv_defaults else ""
+        log.info("%s: using the dataset's recommended protocol (%s): %s%s; override any field with "
+                 "--set train.<field>=… (and --folds)", request.data.name, info.protocol or "registered", folds, fields)
 
 
 def _run_model(client, exp_id, config: RunConfig, method, bags, splits, split_path, digest, folds, parts, observer,

@@ -43,8 +43,8 @@ def spectrum_figure(stats: Mapping[str, FeatureStats], path: str | Path) -> Path
         name += f", pattern {100 * s.pattern_variance_share:.1f} %)" if s.pattern_variance_share is not None else ")"
         scree.loglog(pcs, share, color=colour, lw=1.6, label=name)
         cumulative.plot(pcs, np.cumsum(share), color=colour, lw=1.6, label=name)
-    scree.set(xlabel="principal component", ylabel="share of variance", title="Scree (log–log)")
-    cumulative.set(xlabel="principal components", ylabel="cumulative share of variance", ylim=(0, 1.0),
+    scree.set(xlabel="principal component (leading 200)", ylabel="share of variance", title="Scree (log–log)")
+    cumulative.set(xlabel="principal components (leading 200)", ylabel="cumulative share of variance", ylim=(0, 1.0),
                    xlim=(1, max(len(s.eigenvalues) for s in stats.values())),
                    title="Cumulative variance")
     for level in (0.5, 0.9):

@@ -94,3 +94,13 @@ def test_steps_are_counted_per_optimiser_step():
     from benchmark.train import FitResult
 
     assert "steps" in {f.name for f in dataclasses.fields(FitResult)}
+
+
+@pytest.mark.parametrize(("dataset", "folds", "expected"), [("musk1", None, 10), ("panda-sim", None, 5), ("musk1", 3, 3)])
+def test_the_dataset_recommends_its_cv_unless_folds_are_given(dataset, folds, expected):
+    from benchmark.cli_args import build_parser
+    from benchmark.cli_commands import cv_config
+
+    argv = ["run", "--dataset", dataset] + ([] if folds is None else ["--folds", str(folds)])
+    args = build_parser("test")[0].parse_args(argv)
+    assert cv_config(args).n_folds == expected == args.folds

@@ -241,6 +241,7 @@ def _register(name: str) -> None:
             needs_data_dir=False,
             train_defaults=ILSE_PROTOCOL,
             protocol="Ilse et al. 2018",
+            cv_defaults={"n_folds": 10},  # Ilse et al.: 10-fold CV (`benchmark validate` repeats it 5 times)
         ),
     )(load_classical)
 

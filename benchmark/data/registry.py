@@ -30,6 +30,7 @@ class DatasetInfo:
         train_defaults: the dataset's recommended training protocol (`TrainConfig` fields), applied by
             ``benchmark run``/``tune`` over the models' own defaults unless the user overrides a field.
         protocol: where that protocol comes from (one line, logged when it is applied).
+        cv_defaults: the recommended split protocol (``n_folds``), used when the user gives no ``--folds``.
     """
 
     description: str
@@ -39,6 +40,7 @@ class DatasetInfo:
     layout: str = ""
     train_defaults: Mapping[str, Any] = field(default_factory=dict)
     protocol: str = ""
+    cv_defaults: Mapping[str, Any] = field(default_factory=dict)
 
 
 DATASETS: Registry[Loader] = Registry("dataset", "--dataset")

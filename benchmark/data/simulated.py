@@ -244,8 +244,8 @@ def _load(cfg: DataConfig) -> BagCollection:
 
 # The v2 feature models (docs/datasets.md, "Feature model v2"): calibrated on the statistics of real patch
 # embeddings and on gated ABMIL, never on HMIL.
-PANDA_EMBEDDING = EmbeddingModel(morph_sd=2.5, morph_alpha=0.8, bias=-0.5, output_scale=3.0)
-BRACS_EMBEDDING = EmbeddingModel(morph_sd=4.0, morph_alpha=1.4, bias=-0.5, output_scale=3.0)
+PANDA_EMBEDDING = EmbeddingModel(morph_sd=2.5, morph_alpha=0.8, bias=-0.5, output_scale=2.0)
+BRACS_EMBEDDING = EmbeddingModel(morph_sd=4.0, morph_alpha=1.4, bias=-0.5, output_scale=2.0)
 
 _PANDA = _SimSpec(
     name="panda-sim",

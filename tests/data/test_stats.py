@@ -36,7 +36,7 @@ def test_statistics_match_numpy_by_hand():
     assert s.top10_share == pytest.approx(1.0)  # D = 3 < 10
     assert s.effective_rank == pytest.approx(lam.sum() ** 2 / (lam**2).sum())
     assert s.pcs_for_50 == int(np.argmax(np.cumsum(lam) / lam.sum() >= 0.5)) + 1
-    assert s.frac_negative == pytest.approx(1 / 18) and s.frac_zero == pytest.approx(7 / 18)
+    assert s.frac_negative == pytest.approx(1 / 18) and s.frac_zero == pytest.approx(6 / 18)
     assert s.dim_mean["max"] == pytest.approx(x.mean(0).max()) and s.dim_std["min"] == pytest.approx(x.std(0).min())
     assert s.bag_size["median"] == 2 and s.bag_size["max"] == 3 and s.bag_size["mean"] == pytest.approx(2.0)
     mu = x.mean(0)
