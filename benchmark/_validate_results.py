@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from benchmark.config import DataConfig, config_hash, flatten
 from benchmark.errors import BenchmarkError
-from benchmark.runner import resolve_run_config
+from benchmark.resolve import resolve_run_config
 from benchmark.splits import default_split_path, split_digest
 from benchmark.tracking import finished_folds
 from benchmark.validate_protocol import CHECKED_MODELS, ValidationProtocol

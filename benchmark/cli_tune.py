@@ -136,7 +136,8 @@ def cmd_run_tuned(args: argparse.Namespace) -> int:
     from benchmark.cli_commands import _run_request, console
     from benchmark.cli_progress import RichObserver
     from benchmark.errors import ConfigError
-    from benchmark.runner import expand_models, run_benchmark
+    from benchmark.resolve import expand_models
+    from benchmark.runner import run_benchmark
     from studies.best import best_params
     from studies.space import Overrides
 

@@ -23,7 +23,7 @@ from benchmark.config import DataConfig
 from benchmark.data import BagCollection, load_dataset, pad_batch
 from benchmark.memory import PeakMemory
 from benchmark.models import build_model, resolve_model_params
-from benchmark.runner import expand_models
+from benchmark.resolve import expand_models
 from benchmark.train import predict, resolve_device, seed_everything
 
 __all__ = ["run_perf"]

@@ -7,7 +7,6 @@ left RUNNING by necessity and is marked KILLED by the next run before its fold i
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,26 +16,11 @@ from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
 from benchmark import __version__
-from benchmark.config import (
-    CVConfig,
-    DataConfig,
-    LossTerm,
-    RunConfig,
-    TrainConfig,
-    apply_overrides,
-    config_hash,
-)
+from benchmark.config import CVConfig, DataConfig, RunConfig, config_hash
 from benchmark.data import BagCollection, load_dataset
-from benchmark.data.registry import dataset_info
 from benchmark.errors import ConfigError
 from benchmark.fold_logging import log_fold_outcome, log_fold_setup
-from benchmark.models import (
-    MODELS,
-    default_loss_terms,
-    ensure_registered,
-    model_defaults,
-    resolve_model_params,
-)
+from benchmark.resolve import expand_models, log_dataset_protocol, resolve_run_config
 from benchmark.splits import fold_indices, get_or_create_splits, load_splits, split_digest, validate_splits
 from benchmark.tracking import (
     BufferedCurves,
@@ -54,7 +38,7 @@ from benchmark.tracking import (
 )
 from benchmark.train import FoldOutcome, fold_seed, train_fold
 
-__all__ = ["RunObserver", "RunRequest", "RunSummary", "resolve_run_config", "run_benchmark", "splits_for"]
+__all__ = ["RunObserver", "RunRequest", "RunSummary", "run_benchmark", "splits_for"]
 
 log = logging.getLogger(__name__)
 
@@ -114,58 +98,6 @@ class RunSummary:
     skipped: dict[str, list[int]] = field(default_factory=dict)  # model → folds skipped (already finished)
 
 
-def expand_models(names: Sequence[str]) -> list[str]:
-    ensure_registered()
-    if list(names) == ["all"]:
-        return MODELS.names()
-    for name in names:
-        MODELS.entry(name)  # raises with valid names and the closest match
-    return list(dict.fromkeys(names))
-
-
-def resolve_run_config(
-    model: str,
-    *,
-    data: DataConfig,
-    cv: CVConfig,
-    seed: int,
-    train_overrides: Mapping[str, str],
-    model_overrides: Mapping[str, str],
-    loss_overrides: Mapping[str, str] | None = None,
-) -> RunConfig:
-    """The training config, by precedence (later wins):
-
-    1. the harness defaults (`TrainConfig`), including the budget every method shares;
-    2. the model's recipe (its registered ``train_defaults``: lr, weight decay, optimiser);
-    3. the dataset's recommended protocol (`DatasetInfo.train_defaults`, e.g. Ilse et al.'s on MUSK);
-    4. with ``train.preset=reference``, the model's reference budget (e.g. HMIL's 64 bags per step);
-    5. the user's overrides (``--set train.*``, ``--epochs``, …).
-    """
-    meta = model_defaults(model)
-    train = dataclasses.replace(TrainConfig(), **meta["train_defaults"])
-    train = dataclasses.replace(train, **dataset_info(data.name).train_defaults)
-    train = apply_overrides(train, {"preset": train_overrides["preset"]} if "preset" in train_overrides else {},
-                            section="train")
-    if train.preset == "reference":
-        train = dataclasses.replace(train, **meta["reference_train"])
-    train = apply_overrides(train, train_overrides, section="train")
-    params = resolve_model_params(model, model_overrides)
-    loss = override_loss_terms(default_loss_terms(model, params), loss_overrides or {})
-    return RunConfig(model=model, model_params=params, loss=loss, data=data, train=train, cv=cv, seed=seed)
-
-
-def override_loss_terms(terms: tuple[LossTerm, ...], overrides: Mapping[str, str]) -> tuple[LossTerm, ...]:
-    """Apply ``loss.<term>.<field>=value`` overrides (e.g. ``supcon.weight=0.5``); unknown terms are errors."""
-    by_name = {t.name: t for t in terms}
-    for key, raw in overrides.items():
-        term, dot, fld = key.partition(".")
-        if not dot or term not in by_name:
-            raise ConfigError(f"--set loss.{key}: unknown loss term {term!r}; this model's terms: {sorted(by_name)} "
-                              "(form: loss.<term>.weight=0.5).")
-        by_name[term] = apply_overrides(by_name[term], {fld: raw}, section=f"loss.{term}")
-    return tuple(by_name[t.name] for t in terms)
-
-
 def splits_for(request: RunRequest, bags: BagCollection):
     """The split table, its file and digest for a request (an explicit --splits file or the default one)."""
     table = bags.table()
@@ -197,7 +129,7 @@ def run_benchmark(
         )
         for m in models
     }  # resolve (and validate) every config before any expensive work
-    _log_dataset_protocol(request)
+    log_dataset_protocol(request.data, request.train_overrides, request.cv)
     bags = load_dataset(request.data) if bags is None else bags
     splits, split_path, digest = splits_for(request, bags)
     total = request.cv.total_folds
@@ -219,17 +151,6 @@ def run_benchmark(
         summary.parents[method] = parent_id
         summary.skipped[method] = skipped
     return summary
-
-
-def _log_dataset_protocol(request: RunRequest) -> None:
-    """Say in one line when the dataset's recommended training protocol is applied (and what it sets)."""
-    info = dataset_info(request.data.name)
-    applied = {k: v for k, v in info.train_defaults.items() if k not in request.train_overrides}
-    if applied:
-        fields = ", ".join(f"{k}={v}" for k, v in applied.items())
-        folds = f"{request.cv.n_folds}-fold CV; " if info.cv_defaults else ""
-        log.info("%s: using the dataset's recommended protocol (%s): %s%s; override any field with "
-                 "--set train.<field>=… (and --folds)", request.data.name, info.protocol or "registered", folds, fields)
 
 
 def _run_model(client, exp_id, config: RunConfig, method, bags, splits, split_path, digest, folds, parts, observer,

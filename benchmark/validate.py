@@ -43,7 +43,8 @@ from benchmark.config import DataConfig
 from benchmark.data import load_dataset
 from benchmark.data.classical import CLASSICAL
 from benchmark.errors import BenchmarkError, ConfigError
-from benchmark.runner import RunObserver, RunRequest, expand_models, run_benchmark
+from benchmark.resolve import expand_models
+from benchmark.runner import RunObserver, RunRequest, run_benchmark
 from benchmark.tracking import configure
 from benchmark.validate_protocol import (
     BANDS,

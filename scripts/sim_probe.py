@@ -33,7 +33,7 @@ from benchmark.config import CVConfig, DataConfig
 from benchmark.data import load_dataset
 from benchmark.data.digits import load_digits_8x8
 from benchmark.data.simulated import PANDA_EMBEDDING, PandaSimParams, generate_simulated
-from benchmark.runner import resolve_run_config
+from benchmark.resolve import resolve_run_config
 from benchmark.splits import fold_indices, get_or_create_splits
 from benchmark.train import fold_seed, train_fold
 

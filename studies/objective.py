@@ -33,7 +33,7 @@ from benchmark.config import CVConfig, DataConfig, RunConfig, config_hash
 from benchmark.data import BagCollection
 from benchmark.errors import BenchmarkError
 from benchmark.metrics import EvaluationResult
-from benchmark.runner import resolve_run_config
+from benchmark.resolve import resolve_run_config
 from benchmark.splits import fold_indices
 from benchmark.train import FitResult, fit_fold, fold_seed
 from studies.space import Overrides, SearchSpace

@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 from benchmark.config import SELECTION_METRICS, RunConfig
 from benchmark.data import BagCollection
 from benchmark.errors import ConfigError
-from benchmark.runner import expand_models, resolve_run_config
+from benchmark.resolve import expand_models, resolve_run_config
 from benchmark.tracking import configure
 from studies.request import PRUNERS, StudySummary, TuneObserver, TuneRequest, make_pruner, study_name
 from studies.space import space_for

@@ -11,7 +11,7 @@ import pytest
 from benchmark.config import BUDGET_FIELDS, CVConfig, DataConfig, config_hash
 from benchmark.errors import ConfigError
 from benchmark.models import MODELS, ensure_registered, register_model
-from benchmark.runner import RunRequest, _log_dataset_protocol, resolve_run_config
+from benchmark.resolve import log_dataset_protocol, resolve_run_config
 
 ensure_registered()
 
@@ -81,13 +81,13 @@ def test_classical_sets_use_ilse_protocol_unless_overridden():
 
 
 def test_the_protocol_is_announced_in_one_log_line(caplog):
-    with caplog.at_level(logging.INFO, logger="benchmark.runner"):
-        _log_dataset_protocol(RunRequest(models=["abmil"], data=DataConfig(name="musk1"),
-                                         train_overrides={"epochs": "3"}))
-        _log_dataset_protocol(RunRequest(models=["abmil"], data=DataConfig(name="panda-sim")))
+    with caplog.at_level(logging.INFO, logger="benchmark.resolve"):
+        log_dataset_protocol(DataConfig(name="musk1"), {"epochs": "3"}, CVConfig(n_folds=10))
+        log_dataset_protocol(DataConfig(name="panda-sim"), {}, CVConfig())
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 1
     assert "Ilse et al. 2018" in lines[0] and "batch_size=1" in lines[0] and "epochs=" not in lines[0]
+    assert "10-fold CV" in lines[0]
 
 
 def test_steps_are_counted_per_optimiser_step():

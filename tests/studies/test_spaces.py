@@ -9,7 +9,7 @@ from benchmark.config import BUDGET_FIELDS, CVConfig, DataConfig, config_hash
 from benchmark.errors import UnknownNameError
 from benchmark.hierarchy import Hierarchy
 from benchmark.models import MODELS, build_model, ensure_registered
-from benchmark.runner import resolve_run_config
+from benchmark.resolve import resolve_run_config
 from studies.space import SPACE_MODULES, SPACES, Overrides, space_for
 from studies.tune import _default_params
 
