@@ -55,12 +55,33 @@ def configure(tracking_uri: str | None) -> str:
         if not parent.is_dir():
             raise BenchmarkError(f"--tracking-uri {uri}: directory {parent} does not exist; create it first.")
     mlflow.set_tracking_uri(uri)
+    if uri.startswith("sqlite:///"):
+        _open_sqlite_store_once(uri)
     # MLflow installs its own INFO handler at import ("Creating initial MLflow database tables..."); our
     # CLI decides verbosity, so quieten it after import unless the user asked for details.
     if not logging.getLogger("benchmark").isEnabledFor(logging.DEBUG):
         for name in ("mlflow", "alembic"):
             logging.getLogger(name).setLevel(logging.WARNING)
     return uri
+
+
+def _open_sqlite_store_once(uri: str) -> None:
+    """Create/migrate a SQLite store under an exclusive file lock.
+
+    Two processes opening the same new SQLite file at once (two `benchmark run` started together) race in
+    MLflow's schema creation and one dies with an alembic "Online migration expected to match one row"
+    error. The lock (``<db>.lock`` beside the file) serialises that first open; later opens find the
+    schema in place and the lock costs one syscall.
+    """
+    import fcntl
+
+    db = Path(uri.removeprefix("sqlite:///")).expanduser().resolve()
+    with open(db.with_name(db.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            MlflowClient(uri).search_experiments(max_results=1)  # creates and migrates the schema if needed
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def ensure_experiment(client: MlflowClient, name: str) -> str:
