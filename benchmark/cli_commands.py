@@ -211,17 +211,22 @@ def cmd_models(args: argparse.Namespace) -> int:
                      "loss": [f"{t.weight:g}·{t.name}" + ("" if t.schedule == "constant" else
                               f" ({'1−' if t.complement else ''}{t.schedule})")
                               for t in default_loss_terms(e.name, defaults)],
-                     "train_defaults": e.meta["train_defaults"]})
+                     "train_defaults": e.meta["train_defaults"], "reference_train": e.meta["reference_train"]})
     if args.format == "json":
         print(json.dumps(rows, indent=1))
         return 0
     table = Table(title="models")
-    for col in ("name", "description", "hyperparameters (defaults)", "loss terms"):
+    for col in ("name", "description", "hyperparameters (defaults)", "loss terms", "training recipe"):
         table.add_column(col, overflow="fold")
     for r in rows:
+        recipe = ", ".join(f"{k}={v}" for k, v in r["train_defaults"].items()) or "harness defaults"
+        if r["reference_train"]:
+            recipe += "; reference preset: " + ", ".join(f"{k}={v}" for k, v in r["reference_train"].items())
         table.add_row(r["name"], r["description"], ", ".join(f"{k}={v}" for k, v in r["defaults"].items()),
-                      " + ".join(r["loss"]))
+                      " + ".join(r["loss"]), recipe)
     console.print(table)
+    console.print("Every model trains with the same budget (bags per step, epochs, early stopping, selection) "
+                  "unless --train-preset reference is given.")
     return 0
 
 
