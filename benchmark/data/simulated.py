@@ -1,6 +1,8 @@
-"""Simulated datasets ``panda-sim`` (the embedded default) and ``bracs-sim``: generated once, cached on disk.
+"""Simulated datasets ``panda-sim`` (the embedded default) and ``bracs-sim``, with v2 features shaped like real
+patch embeddings, and their stress sets ``panda-sim-iso`` / ``bracs-sim-iso`` (the v1 isotropic-noise
+features of the same slides): generated once, cached on disk.
 
-Both are deterministic functions of (generator version, parameters, seed). The first load writes
+All four are deterministic functions of (generator version, parameters, seed). The first load writes
 ``<cache_dir>/sim/<name>-<digest>/`` with ``features.npy`` (T, D) float16, ``offsets.npy`` (S + 1,),
 ``patterns.npy`` (T,) int8 instance pattern ids and ``meta.json``; later loads memory-map it. The
 directory is built under a temporary name and renamed into place, so an interrupted run never leaves
