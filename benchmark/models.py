@@ -1,8 +1,9 @@
 """The model registry: ``@register_model("abmil", config=ABMILConfig)`` on a `MILModel` subclass.
 
 Each model declares a frozen config dataclass (its hyperparameters, keyword-only), its loss terms
-(weights and schedules applied by the harness in `benchmark.losses`) and optional training
-defaults that differ from the harness defaults (e.g. HMIL's lr 1e-4, 64 bags per step).
+(weights and schedules applied by the harness in `benchmark.losses`), its training recipe where it
+differs from the harness defaults (e.g. HMIL's Adam, lr 1e-4) and its reference budget (HMIL's 64 bags per
+step), used only with ``train.preset=reference``.
 """
 
 from __future__ import annotations
