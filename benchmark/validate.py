@@ -119,7 +119,6 @@ def run_validation(
             ``mil`` CSVs are missing or altered.
     """
     proto = protocol or (QUICK_PROTOCOL if quick else FULL_PROTOCOL)
-    tracking_uri = configure(tracking_uri)
     if context_folds is not None and context_folds < 1:
         raise ConfigError(f"validate --context-folds must be ≥ 1, got {context_folds}.")
     bands = dict(BANDS if bands is None else bands)
@@ -127,6 +126,7 @@ def run_validation(
     if unknown or not datasets:
         raise ConfigError(f"validate --datasets: {unknown or 'none given'}; choose from {', '.join(CLASSICAL)}.")
     models = expand_models(models)  # unknown names fail here, before any training
+    tracking_uri = configure(tracking_uri)  # after every name check: a user error leaves no store behind
     client = MlflowClient(tracking_uri=tracking_uri) if report_only else None
     started = time.perf_counter()
     rows: list[ModelResult] = []
