@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -88,12 +87,6 @@ def test_the_protocol_is_announced_in_one_log_line(caplog):
     assert len(lines) == 1
     assert "Ilse et al. 2018" in lines[0] and "batch_size=1" in lines[0] and "epochs=" not in lines[0]
     assert "10-fold CV" in lines[0]
-
-
-def test_steps_are_counted_per_optimiser_step():
-    from benchmark.train import FitResult
-
-    assert "steps" in {f.name for f in dataclasses.fields(FitResult)}
 
 
 @pytest.mark.parametrize(("dataset", "folds", "expected"), [("musk1", None, 10), ("panda-sim", None, 5), ("musk1", 3, 3)])
