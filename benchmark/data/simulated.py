@@ -13,8 +13,6 @@ their calibration are documented in docs/datasets.md.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import os
 import shutil
@@ -27,7 +25,6 @@ import numpy as np
 
 from benchmark.config import DataConfig
 from benchmark.data._sim_bracs import BRACS_PATTERNS, BracsSimParams, bracs_label, bracs_plan, bracs_space
-from benchmark.data._sim_core import FeatureSpace, SlidePlan, write_features
 from benchmark.data._sim_embed import EmbeddingModel
 from benchmark.data._sim_panda import (
     PANDA_PATTERNS,
@@ -37,6 +34,7 @@ from benchmark.data._sim_panda import (
     panda_plan,
     panda_space,
 )
+from benchmark.data._sim_store import GENERATOR_VERSION, SimSpec, read_dataset, spec_digest, write_dataset
 from benchmark.data.bags import BagCollection
 from benchmark.data.registry import DatasetInfo, register_dataset
 from benchmark.errors import ConfigError, DataError
@@ -61,9 +59,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# Bump whenever a change alters generated arrays for unchanged parameters (invalidates caches).
-GENERATOR_VERSION = "1"
-
 PANDA_HIERARCHY = Hierarchy.from_groups(
     {"benign": ["ISUP 0"], "low-grade": ["ISUP 1", "ISUP 2"], "high-grade": ["ISUP 3", "ISUP 4", "ISUP 5"]},
     ordinal=True,
@@ -76,34 +71,10 @@ BRACS_HIERARCHY = Hierarchy.from_groups(
 _MIN_SLIDES_PER_CLASS = 3  # below this a 5-fold split cannot even hold every class
 
 
-@dataclasses.dataclass(frozen=True)
-class _SimSpec:
-    """How one simulated dataset is planned, drawn and named."""
-
-    name: str
-    defaults: Callable[[], Any]  # the scale-1 parameter dataclass
-    hierarchy: Hierarchy
-    patterns: tuple[str, ...]
-    background: tuple[int, ...]  # pattern indices lesion instances may be mixed with
-    plan: Callable[[Any, int], SlidePlan]
-    space: Callable[[Any, int], FeatureSpace]
-    slide_id: Callable[[int], str]
-    case_id: Callable[[int], str]
-    site_names: tuple[str, ...] | None
-    embedding: EmbeddingModel | None  # the v2 feature model; None = v1 (isotropic noise, the -iso sets)
-
-
-def _digest(spec: _SimSpec, params: Any, seed: int) -> str:
-    payload = {"dataset": spec.name, "version": GENERATOR_VERSION, "seed": seed, "params": dataclasses.asdict(params)}
-    if spec.embedding is not None:
-        payload["embedding"] = dataclasses.asdict(spec.embedding)
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def sim_cache_dir(cfg: DataConfig) -> Path:
     """Path of the cache directory ``cfg`` resolves to (exists only after the first load)."""
     spec, params = _SPECS[cfg.name], _params_for(cfg)
-    return Path(cfg.cache_dir) / "sim" / f"{spec.name}-{_digest(spec, params, cfg.seed)}"
+    return Path(cfg.cache_dir) / "sim" / f"{spec.name}-{spec_digest(spec, params, cfg.seed)}"
 
 
 def _params_for(cfg: DataConfig) -> Any:
@@ -119,80 +90,6 @@ def _params_for(cfg: DataConfig) -> Any:
             f"({_MIN_SLIDES_PER_CLASS} per class); use --scale ≥ {need / base.n_slides:.3g}."
         )
     return params
-
-
-def _info(spec: _SimSpec, params: Any, seed: int, labels: np.ndarray, n_inst: int) -> dict:
-    """Flat, JSON-friendly provenance: generator params, seed, version and the realised class shares.
-
-    Only what the digest covers (plus counts derived from it), so equal fingerprints mean equal info.
-    """
-    info: dict[str, Any] = {"generator": spec.name, "generator_version": GENERATOR_VERSION, "seed": seed,
-                            "n_instances": n_inst}
-    for key, value in dataclasses.asdict(params).items():
-        info[key] = json.dumps(list(value)) if isinstance(value, list | tuple) else value
-    info["feature_model"] = "iso" if spec.embedding is None else "v2"
-    if spec.embedding is not None:
-        info.update({f"embedding.{k}": v for k, v in dataclasses.asdict(spec.embedding).items()})
-    counts = np.bincount(labels, minlength=spec.hierarchy.n_fine)
-    info["fine_counts"] = json.dumps(counts.tolist())
-    info["fine_shares"] = json.dumps([round(float(c) / len(labels), 4) for c in counts])
-    return info
-
-
-def _generate(spec: _SimSpec, params: Any, seed: int, scale: float, out: Path) -> None:
-    """Draw the dataset into ``out`` (an empty directory): features, offsets, patterns, meta.json last."""
-    plan = spec.plan(params, seed)
-    n_inst = int(plan.lengths.sum())
-    need = n_inst * params.dim * 2
-    free = shutil.disk_usage(out).free
-    if need > 0.95 * free:
-        raise DataError(f"{spec.name} at --scale {scale} needs {need / 1e9:.1f} GB in {out.parent}, "
-                        f"only {free / 1e9:.1f} GB free; lower --scale or point --cache-dir elsewhere.")
-    logger.info("generating %s: %d slides, %d instances, D=%d (%.2f GB)", spec.name, len(plan.labels), n_inst,
-                params.dim, need / 1e9)
-    offsets = write_features(out, spec.space(params, seed), plan, seed, background=spec.background,
-                             embedding=spec.embedding)
-    np.save(out / "offsets.npy", offsets)
-    meta = {
-        "dataset": spec.name,
-        "generator_version": GENERATOR_VERSION,
-        "seed": seed,
-        "scale": scale,
-        "digest": _digest(spec, params, seed),
-        "params": dataclasses.asdict(params),
-        "embedding": None if spec.embedding is None else dataclasses.asdict(spec.embedding),
-        "patterns": list(spec.patterns),
-        "slide_ids": [spec.slide_id(i) for i in range(len(plan.labels))],
-        "case_ids": [spec.case_id(int(c)) for c in plan.cases],
-        "fine_labels": plan.labels.tolist(),
-        "sites": None if spec.site_names is None else [spec.site_names[s] for s in plan.sites],
-        "n_label_noise": int(np.sum(plan.labels != plan.clean_labels)),
-        "info": _info(spec, params, seed, plan.labels, n_inst),
-    }
-    (out / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
-
-
-def _read(spec: _SimSpec, path: Path, digest: str) -> BagCollection:
-    """Open a finished cache directory; raises (DataError/ValueError/OSError/KeyError) when it is unusable."""
-    meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
-    if meta.get("digest") != digest or meta.get("generator_version") != GENERATOR_VERSION:
-        raise DataError(f"{path}: meta.json does not match the requested generator parameters")
-    features = np.load(path / "features.npy", mmap_mode="r")
-    offsets = np.load(path / "offsets.npy")
-    if features.ndim != 2 or features.shape[1] != meta["params"]["dim"] or offsets[-1] != features.shape[0]:
-        raise DataError(f"{path}: features.npy {features.shape} does not match offsets/meta")
-    return BagCollection(
-        name=spec.name,
-        slide_ids=meta["slide_ids"],
-        case_ids=meta["case_ids"],
-        fine_labels=np.asarray(meta["fine_labels"], dtype=np.int64),
-        features=features,
-        offsets=offsets,
-        hierarchy=spec.hierarchy,
-        sites=meta["sites"],
-        fingerprint=digest,
-        info=meta["info"],
-    )
 
 
 def generate_simulated(
@@ -216,17 +113,17 @@ def generate_simulated(
         spec = dataclasses.replace(spec, embedding=embedding)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _generate(spec, params, seed, 1.0, out)
-    return _read(spec, out, _digest(spec, params, seed))
+    write_dataset(spec, params, seed, 1.0, out)
+    return read_dataset(spec, out, spec_digest(spec, params, seed))
 
 
 def _load(cfg: DataConfig) -> BagCollection:
     spec, params = _SPECS[cfg.name], _params_for(cfg)
-    digest = _digest(spec, params, cfg.seed)
+    digest = spec_digest(spec, params, cfg.seed)
     final = sim_cache_dir(cfg)
     if final.exists():
         try:
-            return _read(spec, final, digest)
+            return read_dataset(spec, final, digest)
         except (DataError, ValueError, OSError, KeyError, TypeError) as exc:
             logger.warning("cache %s is unusable (%s); regenerating", final, exc)
             shutil.rmtree(final, ignore_errors=True)
@@ -234,14 +131,14 @@ def _load(cfg: DataConfig) -> BagCollection:
     tmp = final.parent / f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        _generate(spec, params, cfg.seed, cfg.scale, tmp)
+        write_dataset(spec, params, cfg.seed, cfg.scale, tmp)
         try:
             os.rename(tmp, final)
         except OSError:  # another process finished the same dataset first: keep theirs
             logger.info("cache %s appeared concurrently; using it", final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return _read(spec, final, digest)
+    return read_dataset(spec, final, digest)
 
 
 # The v2 feature models (docs/datasets.md, "Feature model v2"): calibrated on the statistics of real patch
@@ -249,7 +146,7 @@ def _load(cfg: DataConfig) -> BagCollection:
 PANDA_EMBEDDING = EmbeddingModel(morph_sd=2.5, morph_alpha=0.8, bias=-0.5, output_scale=2.0)
 BRACS_EMBEDDING = EmbeddingModel(morph_sd=4.0, morph_alpha=1.4, bias=-0.5, output_scale=2.0)
 
-_PANDA = _SimSpec(
+_PANDA = SimSpec(
     name="panda-sim",
     defaults=PandaSimParams,
     hierarchy=PANDA_HIERARCHY,
@@ -262,7 +159,7 @@ _PANDA = _SimSpec(
     site_names=PandaSimParams().providers,
     embedding=PANDA_EMBEDDING,
 )
-_BRACS = _SimSpec(
+_BRACS = SimSpec(
     name="bracs-sim",
     defaults=BracsSimParams,
     hierarchy=BRACS_HIERARCHY,

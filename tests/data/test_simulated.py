@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from benchmark.config import DataConfig
-from benchmark.data import _sim_core
+from benchmark.data import _sim_core, _sim_store
 from benchmark.data import simulated as sim
 from benchmark.data._sim_bracs import bracs_plan
 from benchmark.data._sim_panda import panda_plan
@@ -152,7 +152,7 @@ def test_cache_is_reused(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("regenerated although the cache exists")
 
-    monkeypatch.setattr(sim, "_generate", boom)
+    monkeypatch.setattr(sim, "write_dataset", boom)
     second = load_panda_sim(cfg)
     assert [f.stat().st_mtime_ns for f in files] == mtimes
     np.testing.assert_array_equal(first.features, second.features)
@@ -173,7 +173,7 @@ def test_crash_leaves_no_cache(tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(sim, "write_features", crash)
+    monkeypatch.setattr(_sim_store, "write_features", crash)
     with pytest.raises(RuntimeError, match="disk on fire"):
         load_panda_sim(_cfg(tmp_path))
     assert list((tmp_path / "sim").iterdir()) == []  # neither the final nor the temporary directory
