@@ -6,7 +6,7 @@ The CLI prints a `BenchmarkError` as one line and exits with code 2; anything el
 
 from __future__ import annotations
 
-__all__ = ["BenchmarkError", "ConfigError", "DataError", "SplitError", "UnknownNameError"]
+__all__ = ["BenchmarkError", "ConfigError", "DataError", "SplitError", "TrainingError", "UnknownNameError"]
 
 
 class BenchmarkError(Exception):
@@ -25,6 +25,10 @@ class DataError(BenchmarkError):
 
 class SplitError(BenchmarkError):
     """A split file is inconsistent, leaks cases, or does not match the recorded digest."""
+
+
+class TrainingError(BenchmarkError):
+    """Training produced no usable checkpoint (e.g. every validation epoch was NaN: a diverged run)."""
 
 
 class UnknownNameError(BenchmarkError):

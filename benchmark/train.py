@@ -22,7 +22,7 @@ from benchmark.config import RunConfig
 from benchmark.contract import MILModel, Targets
 from benchmark.data.bags import BagCollection, instance_statistics, pad_batch
 from benchmark.encoders import build_pipeline
-from benchmark.errors import ConfigError
+from benchmark.errors import ConfigError, TrainingError
 from benchmark.inference import Predictions, autocast, evaluate_predictions, predict
 from benchmark.losses import compose_loss
 from benchmark.memory import PeakMemory
@@ -211,6 +211,9 @@ def fit_fold(
         t1 = time.perf_counter()
         val_preds = predict(model, bags, val_idx, batch_size=tc.eval_batch_size, device=device, amp=tc.amp,
                             standardize=scale)
+        if not np.isfinite(val_preds.fine_probs).all():
+            raise _diverged(config, f"validation predictions are NaN/inf at epoch {epoch}", history + [
+                {f"train.{k}": v / len(train_idx) for k, v in sums.items()}])
         val_result = evaluate_predictions(bags, val_preds)
         eval_seconds += time.perf_counter() - t1
         record = {f"train.{k}": v / len(train_idx) for k, v in sums.items()}
@@ -228,12 +231,24 @@ def fit_fold(
         if tc.patience and stale >= tc.patience and epoch + 1 >= tc.min_epochs:
             log.info("early stop at epoch %d (best %d)", epoch, best_epoch)
             break
+    if best_state is None:  # no epoch had a finite selection score or validation loss
+        raise _diverged(config, f"no epoch gave a finite validation {tc.selection} or loss in {len(history)} epoch(s)",
+                        history)
     model.load_state_dict(best_state)
     model.eval()
     return FitResult(
         model=model, best_epoch=best_epoch, epochs_run=len(history), history=history, val=best_val,
         state_dict=best_state, standardize=scale, train_seconds=train_seconds, eval_seconds=eval_seconds,
         n_val_evaluated=len(history) * len(val_idx), steps=steps,
+    )
+
+
+def _diverged(config: RunConfig, what: str, history: list[dict[str, float]]) -> TrainingError:
+    """The one-line error for a run that produced no usable checkpoint, with the usual fixes."""
+    last = history[-1].get("train.loss", float("nan")) if history else float("nan")
+    return TrainingError(
+        f"{config.model}: {what} (last train loss {last:.3g}); the run diverged — lower --lr (now "
+        f"{config.train.lr:g}) or standardise the features (--set train.standardize=true)."
     )
 
 

@@ -10,6 +10,7 @@ import benchmark.train as train_mod
 from benchmark.config import LossTerm, RunConfig, TrainConfig
 from benchmark.contract import MILOutput
 from benchmark.data.bags import BagCollection, pad_batch
+from benchmark.errors import TrainingError
 from benchmark.hierarchy import Hierarchy
 from benchmark.losses import compose_loss
 from benchmark.models import build_model, resolve_model_params
@@ -153,3 +154,11 @@ def test_training_batches_cover_each_slide_once_and_bucket_by_length():
     a = training_batches(lengths, index, 10, 8, np.random.default_rng(1))
     b = training_batches(lengths, index, 10, 8, np.random.default_rng(2))
     assert [x.tolist() for x in a] != [x.tolist() for x in b]
+
+
+def test_a_diverged_run_is_a_clear_training_error_not_a_type_error():
+    """Infinite features make every forward pass NaN (inf − inf in the first layer): no epoch can be selected."""
+    bags = tiny_bags()
+    bags.features = np.full_like(bags.features, np.inf)
+    with pytest.raises(TrainingError, match=r"abmil: validation predictions are NaN/inf at epoch 0.*lower --lr"):
+        train_fold(config(), bags, PARTS, seed=0)
