@@ -57,9 +57,7 @@ def cmd_data_stats(args: argparse.Namespace, console: Console) -> int:
     bags, labels = load_with_instance_labels(data_config(args))
     stats = feature_stats(bags, instance_labels=labels, max_instances=args.max_instances, seed=args.seed)
     if args.format == "json":
-        doc = {"dataset": args.dataset, **stats.to_dict()}
-        doc["eigenvalues"] = list(doc["eigenvalues"])
-        print(json.dumps(doc, indent=1))
+        print(json.dumps({"dataset": args.dataset, **stats.to_dict()}, indent=1))
     else:
         console.print(stats_table(args.dataset, stats))
     if args.plot:

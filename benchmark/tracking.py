@@ -70,8 +70,8 @@ def _open_sqlite_store_once(uri: str) -> None:
 
     Two processes opening the same new SQLite file at once (two `benchmark run` started together) race in
     MLflow's schema creation and one dies with an alembic "Online migration expected to match one row"
-    error. The lock (``<db>.lock`` beside the file) serialises that first open; later opens find the
-    schema in place and the lock costs one syscall.
+    error. The lock (``<db>.lock`` beside the file) serialises the open; once the schema exists each call
+    costs one lock and one small query.
     """
     import fcntl
 

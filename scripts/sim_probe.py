@@ -33,6 +33,7 @@ from benchmark.config import CVConfig, DataConfig
 from benchmark.data import load_dataset
 from benchmark.data.digits import load_digits_8x8
 from benchmark.data.simulated import PANDA_EMBEDDING, PandaSimParams, generate_simulated
+from benchmark.data.stats import between_group_share, effective_rank
 from benchmark.resolve import resolve_run_config
 from benchmark.splits import fold_indices, get_or_create_splits
 from benchmark.train import fold_seed, train_fold
@@ -53,11 +54,10 @@ def _replace(defaults, pairs: list[str], option: str):
 
 def variance_stats(features: np.ndarray, groups: np.ndarray) -> dict[str, float]:
     """Between-group variance share and participation-ratio rank of (T, D) instance features."""
-    x = features.astype(np.float64) - features.mean(axis=0)
-    total = (x**2).sum()
-    between = sum(float((x[groups == g].mean(axis=0) ** 2).sum()) * int((groups == g).sum()) for g in np.unique(groups))
-    eig = np.linalg.svd(x, compute_uv=False) ** 2
-    return {"pattern_variance_share": round(between / total, 4), "effective_rank": round(eig.sum() ** 2 / (eig**2).sum(), 1)}
+    x = np.asarray(features, dtype=np.float64)
+    eig = np.linalg.svd(x - x.mean(axis=0), compute_uv=False) ** 2
+    return {"pattern_variance_share": round(between_group_share(x, groups), 4),
+            "effective_rank": round(effective_rank(eig), 1)}
 
 
 def main() -> None:

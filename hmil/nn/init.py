@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from hmil.nn.heads import ClassWiseLinear
+
 __all__ = ["kaiming_init_"]
 
 
@@ -13,8 +15,6 @@ def kaiming_init_(module: nn.Module) -> None:
     This is the released code's initialisation (hmil-method.md §4.1); it replaces PyTorch's default
     Kaiming-uniform(a=√5) layer init, so it is applied once, after every block is built.
     """
-    from hmil.nn.heads import ClassWiseLinear
-
     for layer in module.modules():
         if isinstance(layer, nn.Linear | ClassWiseLinear):
             nn.init.kaiming_normal_(layer.weight)
