@@ -1,4 +1,4 @@
-"""Renderers for `benchmark.compare.Comparison`: JSON, Markdown, LaTeX, CSV, rich and a seaborn figure.
+"""Text renderers for `benchmark.compare.Comparison`: JSON, Markdown, LaTeX, CSV and rich (the figure: `_compare_plot`).
 
 Text formats show ``mean ± std`` with 3 decimals, the best method per metric in bold and NaN as "–"
 (``--`` in LaTeX, which typesets as the same en dash); JSON writes NaN as null.
@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -17,7 +16,6 @@ from rich.table import Table
 from rich.text import Text
 
 from benchmark._compare_runs import short
-from benchmark.errors import BenchmarkError, ConfigError
 
 if TYPE_CHECKING:
     from benchmark.compare import Comparison
@@ -30,10 +28,9 @@ def _p_header(cmp) -> str:
     return f"p vs {cmp.reference} ({cmp.primary})" if cmp.reference else f"p ({cmp.primary})"
 
 
-__all__ = ["plot_comparison", "to_csv", "to_json", "to_latex", "to_markdown", "to_rich_table"]
+__all__ = ["to_csv", "to_json", "to_latex", "to_markdown", "to_rich_table"]
 
 DASH = "–"
-_PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
 
 def _num(x: Any) -> float | None:
@@ -274,41 +271,3 @@ def to_rich_table(cmp: Comparison) -> Table:
         table.add_row(Text(m), short(str(configs[m])), str(n_folds.get(m, 0)), _steps(cmp, m), *texts,
                       _p(p.get(m, math.nan)))
     return table
-
-
-def plot_comparison(cmp: Comparison, path: str | Path) -> Path:
-    """Grouped bars (metric × method) of the fold means with ±1 std error bars; see `compare.plot_comparison`."""
-    path = Path(path)
-    if path.suffix.lower() not in _PLOT_SUFFIXES:
-        raise ConfigError(f"plot path {str(path)!r} must end in {', '.join(_PLOT_SUFFIXES)}")
-    data = cmp.folds.dropna(subset=["value"])
-    if data.empty:
-        raise BenchmarkError(f"nothing to plot: no finite {cmp.level} metric values in {cmp.experiment!r}")
-    # Imported here: seaborn/matplotlib cost ~1 s and only the plot needs them. A bare Figure with an Agg
-    # canvas avoids pyplot's global state and any GUI backend.
-    import seaborn as sns
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    methods = [m for m in cmp.methods if m in set(data["method"])]
-    metrics = [m for m in cmp.metrics if m in set(data["metric"])]
-    fig = Figure(figsize=(1.2 + 0.45 * len(metrics) * max(len(methods), 2), 4.0), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    sns.barplot(
-        data=data,
-        x="metric",
-        y="value",
-        hue="method",
-        order=metrics,
-        hue_order=methods,
-        errorbar="sd",
-        capsize=0.15,
-        err_kws={"linewidth": 1.0},
-        ax=ax,
-    )
-    ax.set(xlabel="", ylabel="mean ± std over folds", title=f"{cmp.experiment} · {cmp.level}")
-    ax.legend(title="method", loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
-    return path

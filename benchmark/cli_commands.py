@@ -10,8 +10,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from benchmark.config import CVConfig, DataConfig, parse_set_options
+from benchmark.config import CVConfig, DataConfig
 from benchmark.errors import BenchmarkError
+from benchmark.overrides import parse_set_options
 
 __all__ = [
     "cmd_ablate",

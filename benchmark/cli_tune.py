@@ -82,8 +82,8 @@ def add_run_tuned_args(p: argparse.ArgumentParser) -> None:
 
 def _tune_request(args: argparse.Namespace):
     from benchmark.cli_commands import cv_config, data_config
-    from benchmark.config import parse_set_options
     from benchmark.errors import ConfigError
+    from benchmark.overrides import parse_set_options
     from studies.tune import TuneRequest
 
     sets = parse_set_options(args.set)

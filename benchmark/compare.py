@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from benchmark import _compare_plot
 from benchmark import _compare_render as render
 from benchmark._compare_runs import FoldRun, load_fold_runs, select_runs
 from benchmark._compare_stats import paired_wilcoxon, summarise
@@ -110,7 +111,7 @@ def plot_comparison(comparison: Comparison, path: str | Path) -> Path:
     Returns:
         The written path.
     """
-    return render.plot_comparison(comparison, path)
+    return _compare_plot.plot_comparison(comparison, path)
 
 
 def _key(level: str, metric: str, cls: str | None = None) -> str:

@@ -1,8 +1,8 @@
 """One frozen, validated config per run; flattened to MLflow params and hashed into a tag.
 
 ``RunConfig`` = model name + model hyperparameters + loss terms + data + train + cv + seed.
-Overrides (``--set train.lr=3e-4 model.dropout=0.1``) are cast to the field's type; unknown keys
-are errors. Tracking options live outside the hash: they say where results go, not what they are.
+Overrides (``--set train.lr=3e-4 model.dropout=0.1``) are parsed and cast by `benchmark.overrides`;
+unknown keys are errors. Tracking options live outside the hash: they say where results go, not what they are.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ import dataclasses
 import hashlib
 import json
 import types
-import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,8 +25,6 @@ __all__ = [
     "LossTerm",
     "RunConfig",
     "TrainConfig",
-    "apply_overrides",
-    "cast_value",
     "config_hash",
     "flatten",
 ]
@@ -278,55 +275,3 @@ def config_hash(config: RunConfig) -> str:
     """sha256 (first 16 hex chars) of the canonical JSON of the result-determining fields."""
     flat = {k: v for k, v in flatten(config).items() if k not in _HASH_EXCLUDED}
     return hashlib.sha256(json.dumps(flat, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def cast_value(raw: str, annotation: Any, key: str) -> Any:
-    """Cast a command-line string to a dataclass field type (int, float, bool, str, Optional[...])."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if raw.lower() in ("none", "null", ""):
-            return None
-        annotation = args[0]
-    try:
-        if annotation is bool:
-            if raw.lower() in ("1", "true", "yes", "on"):
-                return True
-            if raw.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(raw)
-        if annotation is int:
-            return int(raw)
-        if annotation is float:
-            return float(raw)
-        if annotation in (tuple, list) or typing.get_origin(annotation) in (tuple, list):
-            return tuple(int(v) if v.strip().lstrip("-").isdigit() else v.strip() for v in raw.split(",") if v.strip())
-        return str(raw)
-    except ValueError:
-        raise ConfigError(f"{key}={raw!r} is not a valid {getattr(annotation, '__name__', annotation)}.") from None
-
-
-def apply_overrides(obj: Any, overrides: Mapping[str, str], section: str) -> Any:
-    """Return a copy of dataclass ``obj`` with string overrides cast to the field types."""
-    hints = typing.get_type_hints(type(obj))  # resolves the postponed (string) annotations
-    fields = {f.name for f in dataclasses.fields(obj)}
-    changes = {}
-    for key, raw in overrides.items():
-        if key not in fields:
-            raise ConfigError(f"unknown option {section}.{key}; valid: {', '.join(sorted(fields))}.")
-        changes[key] = cast_value(raw, hints[key], f"{section}.{key}")
-    return dataclasses.replace(obj, **changes)
-
-
-def parse_set_options(items: Iterable[str]) -> dict[str, dict[str, str]]:
-    """``["train.lr=1e-3", "model.dropout=0"]`` → ``{"train": {"lr": "1e-3"}, "model": {"dropout": "0"}}``."""
-    out: dict[str, dict[str, str]] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        section, dot, name = key.strip().partition(".")
-        if not sep or not dot or not name:
-            raise ConfigError(f"--set {item!r} must look like section.key=value, e.g. train.lr=3e-4.")
-        if section not in ("model", "train", "data", "cv", "loss"):
-            raise ConfigError(f"--set {item!r}: unknown section {section!r}; use model, train, data, cv or loss.")
-        out.setdefault(section, {})[name] = value.strip()
-    return out

@@ -14,10 +14,11 @@ import pkgutil
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from benchmark.config import BUDGET_FIELDS, LossTerm, apply_overrides
+from benchmark.config import BUDGET_FIELDS, LossTerm
 from benchmark.contract import MILModel
 from benchmark.errors import ConfigError
 from benchmark.hierarchy import Hierarchy
+from benchmark.overrides import apply_overrides
 from benchmark.registry import Registry
 
 __all__ = ["MODELS", "default_loss_terms", "model_modules", "build_model", "ensure_registered", "model_defaults", "register_model", "resolve_model_params"]

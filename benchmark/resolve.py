@@ -10,7 +10,7 @@ import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 
-from benchmark.config import CVConfig, DataConfig, LossTerm, RunConfig, TrainConfig, apply_overrides
+from benchmark.config import CVConfig, DataConfig, LossTerm, RunConfig, TrainConfig
 from benchmark.data.registry import dataset_info
 from benchmark.errors import ConfigError
 from benchmark.models import (
@@ -20,6 +20,7 @@ from benchmark.models import (
     model_defaults,
     resolve_model_params,
 )
+from benchmark.overrides import apply_overrides
 
 __all__ = ["expand_models", "log_dataset_protocol", "override_loss_terms", "resolve_run_config"]
 

@@ -6,13 +6,12 @@ from benchmark.config import (
     LossTerm,
     RunConfig,
     TrainConfig,
-    apply_overrides,
     config_hash,
     flatten,
-    parse_set_options,
 )
 from benchmark.errors import ConfigError
 from benchmark.losses import schedule_factor
+from benchmark.overrides import apply_overrides, parse_set_options
 
 
 def test_overrides_are_cast_and_unknown_keys_rejected():
