@@ -36,7 +36,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from benchmark.contract import masked_softmax
+from benchmark.core.contract import masked_softmax
 
 __all__ = ["MaskedNystromAttention", "gather_rows", "iterative_pinv"]
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from benchmark.contract import MILModel, MILOutput, Targets, masked_softmax
-from benchmark.hierarchy import Hierarchy
+from benchmark.core.contract import MILModel, MILOutput, Targets, masked_softmax
+from benchmark.core.hierarchy import Hierarchy
 from benchmark.models import register_model
 
 __all__ = ["ABMIL", "ABMILConfig", "ABMILPlainConfig", "GatedAttention"]

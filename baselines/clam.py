@@ -37,10 +37,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from baselines._smooth_svm import smooth_top1_svm
-from benchmark.config import LossTerm
-from benchmark.contract import MILModel, MILOutput, Targets, masked_softmax
-from benchmark.errors import ConfigError
-from benchmark.hierarchy import Hierarchy
+from benchmark.core.config import LossTerm
+from benchmark.core.contract import MILModel, MILOutput, Targets, masked_softmax
+from benchmark.core.errors import ConfigError
+from benchmark.core.hierarchy import Hierarchy
 from benchmark.models import register_model
 
 __all__ = ["CLAM", "CLAMConfig", "CLAMMB", "CLAMSB", "clam_instance_loss", "clam_loss_terms", "masked_topk"]

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from benchmark.contract import MILModel, MILOutput, Targets
-from benchmark.hierarchy import Hierarchy
+from benchmark.core.contract import MILModel, MILOutput, Targets
+from benchmark.core.hierarchy import Hierarchy
 from benchmark.models import register_model
 
 __all__ = ["PoolingConfig", "PoolingMIL"]

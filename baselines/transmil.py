@@ -33,9 +33,9 @@ import torch
 from torch import nn
 
 from baselines._nystrom import MaskedNystromAttention, gather_rows
-from benchmark.contract import MILModel, MILOutput, Targets
-from benchmark.errors import ConfigError
-from benchmark.hierarchy import Hierarchy
+from benchmark.core.contract import MILModel, MILOutput, Targets
+from benchmark.core.errors import ConfigError
+from benchmark.core.hierarchy import Hierarchy
 from benchmark.models import register_model
 
 __all__ = ["PPEG", "TransLayer", "TransMIL", "TransMILConfig", "grid_sides", "square_index"]

@@ -1,7 +1,7 @@
 """The model registry: ``@register_model("abmil", config=ABMILConfig)`` on a `MILModel` subclass.
 
 Each model declares a frozen config dataclass (its hyperparameters, keyword-only), its loss terms
-(weights and schedules applied by the harness in `benchmark.losses`), its training recipe where it
+(weights and schedules applied by the harness in `benchmark.run.loss_weighting`), its training recipe where it
 differs from the harness defaults (e.g. HMIL's Adam, lr 1e-4) and its reference budget (HMIL's 64 bags per
 step), used only with ``train.preset=reference``.
 """
@@ -14,12 +14,12 @@ import pkgutil
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from benchmark.config import BUDGET_FIELDS, LossTerm
-from benchmark.contract import MILModel
-from benchmark.errors import ConfigError
-from benchmark.hierarchy import Hierarchy
-from benchmark.overrides import apply_overrides
-from benchmark.registry import Registry
+from benchmark.core.config import BUDGET_FIELDS, LossTerm
+from benchmark.core.contract import MILModel
+from benchmark.core.errors import ConfigError
+from benchmark.core.hierarchy import Hierarchy
+from benchmark.core.overrides import apply_overrides
+from benchmark.core.registry import Registry
 
 __all__ = ["MODELS", "default_loss_terms", "model_modules", "build_model", "ensure_registered", "model_defaults", "register_model", "resolve_model_params"]
 

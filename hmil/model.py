@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.contract import MILModel, MILOutput, Targets
-from benchmark.hierarchy import Hierarchy
+from benchmark.core.contract import MILModel, MILOutput, Targets
+from benchmark.core.hierarchy import Hierarchy
 from benchmark.models import register_model
 from hmil.losses import ham_loss, hba_loss, scl_temperature, supcon_loss
 from hmil.nn import ClassWiseGatedAttention, OnlineReEmbedding, build_head, kaiming_init_

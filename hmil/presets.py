@@ -17,8 +17,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from benchmark.config import SCHEDULES, LossTerm
-from benchmark.errors import ConfigError
+from benchmark.core.config import SCHEDULES, LossTerm
+from benchmark.core.errors import ConfigError
 from hmil.losses import HBA_FORMS, SCL_POSITIVES, TAU_MODES
 
 __all__ = ["HEADS", "INITS", "LADDER", "PRESETS", "SCL_SCALES", "HMILCodeConfig", "HMILConfig", "HMILPerClassConfig",

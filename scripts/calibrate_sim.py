@@ -31,9 +31,9 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmark.config import DataConfig  # noqa: E402
+from benchmark.core.config import DataConfig  # noqa: E402
 from benchmark.data.bags import BagCollection, pad_batch  # noqa: E402
-from benchmark.data.simulated import (  # noqa: E402
+from benchmark.data.sim.datasets import (  # noqa: E402
     BracsSimParams,
     PandaSimParams,
     generate_simulated,

@@ -25,13 +25,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from benchmark.config import CVConfig, DataConfig
+from benchmark.core.config import CVConfig, DataConfig
 from benchmark.data import load_dataset
-from benchmark.data.simulated import PANDA_EMBEDDING, PandaSimParams, generate_simulated
+from benchmark.data.sim.datasets import PANDA_EMBEDDING, PandaSimParams, generate_simulated
 from benchmark.data.stats import feature_stats
-from benchmark.resolve import resolve_run_config
-from benchmark.splits import fold_indices, get_or_create_splits
-from benchmark.train import fold_seed, train_fold
+from benchmark.run.resolve import resolve_run_config
+from benchmark.cv.files import fold_indices, get_or_create_splits
+from benchmark.run.train import fold_seed, train_fold
 
 
 def measure(gains: list[float], models: list[str], folds: list[int], epochs: int | None, out: Path,

@@ -29,14 +29,14 @@ import tempfile
 import numpy as np
 import torch
 
-from benchmark.config import CVConfig, DataConfig
+from benchmark.core.config import CVConfig, DataConfig
 from benchmark.data import load_dataset
-from benchmark.data.digits import load_digits_8x8
-from benchmark.data.simulated import PANDA_EMBEDDING, PandaSimParams, generate_simulated
+from benchmark.data.digits.datasets import load_digits_8x8
+from benchmark.data.sim.datasets import PANDA_EMBEDDING, PandaSimParams, generate_simulated
 from benchmark.data.stats import between_group_share, effective_rank
-from benchmark.resolve import resolve_run_config
-from benchmark.splits import fold_indices, get_or_create_splits
-from benchmark.train import fold_seed, train_fold
+from benchmark.run.resolve import resolve_run_config
+from benchmark.cv.files import fold_indices, get_or_create_splits
+from benchmark.run.train import fold_seed, train_fold
 
 
 def _replace(defaults, pairs: list[str], option: str):

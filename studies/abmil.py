@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import optuna
 
-from studies.space import Overrides, register_space, suggest_model, suggest_optimizer
+from benchmark.tune.space import Overrides, register_space, suggest_model, suggest_optimizer
 
 __all__ = ["abmil_space"]
 

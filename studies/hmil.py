@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import optuna
 
-from studies.space import Overrides, register_space, suggest_model, suggest_optimizer
+from benchmark.tune.space import Overrides, register_space, suggest_model, suggest_optimizer
 
 __all__ = ["hmil_code_space", "hmil_space"]  # hmil_space serves hmil and hmil-pc (same paper losses)
 

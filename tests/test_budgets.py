@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from benchmark.config import BUDGET_FIELDS, CVConfig, DataConfig, config_hash
-from benchmark.errors import ConfigError
+from benchmark.core.config import BUDGET_FIELDS, CVConfig, DataConfig, config_hash
+from benchmark.core.errors import ConfigError
 from benchmark.models import MODELS, ensure_registered, register_model
-from benchmark.resolve import log_dataset_protocol, resolve_run_config
+from benchmark.run.resolve import log_dataset_protocol, resolve_run_config
 
 ensure_registered()
 
@@ -80,7 +80,7 @@ def test_classical_sets_use_ilse_protocol_unless_overridden():
 
 
 def test_the_protocol_is_announced_in_one_log_line(caplog):
-    with caplog.at_level(logging.INFO, logger="benchmark.resolve"):
+    with caplog.at_level(logging.INFO, logger="benchmark.run.resolve"):
         log_dataset_protocol(DataConfig(name="musk1"), {"epochs": "3"}, CVConfig(n_folds=10))
         log_dataset_protocol(DataConfig(name="panda-sim"), {}, CVConfig())
     lines = [r.getMessage() for r in caplog.records]
@@ -91,8 +91,8 @@ def test_the_protocol_is_announced_in_one_log_line(caplog):
 
 @pytest.mark.parametrize(("dataset", "folds", "expected"), [("musk1", None, 10), ("panda-sim", None, 5), ("musk1", 3, 3)])
 def test_the_dataset_recommends_its_cv_unless_folds_are_given(dataset, folds, expected):
-    from benchmark.cli_args import build_parser
-    from benchmark.cli_commands import cv_config
+    from benchmark.cli.args import build_parser
+    from benchmark.cli.commands import cv_config
 
     argv = ["run", "--dataset", dataset] + ([] if folds is None else ["--folds", str(folds)])
     args = build_parser("test")[0].parse_args(argv)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.cli import main
+from benchmark.cli.main import main
 from benchmark.data import fixtures as fx
 
 GROUPS = {"benign": ["A"], "atypical": ["B"], "malignant": ["C"]}

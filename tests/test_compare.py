@@ -1,4 +1,4 @@
-"""`benchmark.compare` against a real temporary MLflow SQLite store with known per-fold metrics."""
+"""`benchmark.compare.comparison` against a real temporary MLflow SQLite store with known per-fold metrics."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from mlflow.entities import Metric
 from rich.console import Console
 from scipy.stats import wilcoxon
 
-from benchmark.compare import Comparison, compare, paired_wilcoxon, plot_comparison
-from benchmark.errors import BenchmarkError, ConfigError, SplitError, UnknownNameError
+from benchmark.compare.comparison import Comparison, compare, paired_wilcoxon, plot_comparison
+from benchmark.core.errors import BenchmarkError, ConfigError, SplitError, UnknownNameError
 
 EXP = "panda-sim"
 MIXED = "mixed-sim"

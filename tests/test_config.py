@@ -1,6 +1,6 @@
 import pytest
 
-from benchmark.config import (
+from benchmark.core.config import (
     CVConfig,
     DataConfig,
     LossTerm,
@@ -9,9 +9,9 @@ from benchmark.config import (
     config_hash,
     flatten,
 )
-from benchmark.errors import ConfigError
-from benchmark.losses import schedule_factor
-from benchmark.overrides import apply_overrides, parse_set_options
+from benchmark.core.errors import ConfigError
+from benchmark.run.loss_weighting import schedule_factor
+from benchmark.core.overrides import apply_overrides, parse_set_options
 
 
 def test_overrides_are_cast_and_unknown_keys_rejected():

@@ -13,7 +13,7 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from benchmark.cli import main
+from benchmark.cli.main import main
 
 
 def _args(tmp, *extra):
@@ -104,7 +104,7 @@ def test_rerun_skips_finished_folds(finished_run):
 
 def test_sigkill_during_fold_2_then_resume(tmp_path):
     """Kill the process (SIGKILL) while fold 2 of 3 trains; the rerun redoes only fold 2."""
-    cmd = [sys.executable, "-m", "benchmark.cli", "run",
+    cmd = [sys.executable, "-m", "benchmark.cli.main", "run",
            *_args(tmp_path, "--models", "abmil", "--folds", "3", "--epochs", "8", "--no-compare",
                   "--set", "train.patience=0")]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchmark.contract import Targets
-from benchmark.encoders import EncodedMIL, build_pipeline
-from benchmark.errors import ConfigError
-from benchmark.hierarchy import Hierarchy
+from benchmark.core.contract import Targets
+from benchmark.run.encoders import EncodedMIL, build_pipeline
+from benchmark.core.errors import ConfigError
+from benchmark.core.hierarchy import Hierarchy
 from benchmark.models import MODELS, ensure_registered, resolve_model_params
 
 ensure_registered()

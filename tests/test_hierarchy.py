@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from benchmark.errors import ConfigError
-from benchmark.hierarchy import Hierarchy
+from benchmark.core.errors import ConfigError
+from benchmark.core.hierarchy import Hierarchy
 
 PANDA = Hierarchy.from_groups(
     {"benign": ["ISUP 0"], "low": ["ISUP 1", "ISUP 2"], "high": ["ISUP 3", "ISUP 4", "ISUP 5"]}, ordinal=True

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import cohen_kappa_score, f1_score, precision_recall_fscore_support, roc_auc_score
 
-from benchmark.hierarchy import Hierarchy
-from benchmark.metrics import (
+from benchmark.core.hierarchy import Hierarchy
+from benchmark.metrics.evaluate import (
     PER_CLASS_COLUMNS,
     EvaluationResult,
     class_keys,

@@ -9,9 +9,9 @@ import sys
 import pytest
 import torch
 
-from benchmark.contract import MILOutput, Targets
-from benchmark.errors import BenchmarkError, UnknownNameError
-from benchmark.hierarchy import Hierarchy
+from benchmark.core.contract import MILOutput, Targets
+from benchmark.core.errors import BenchmarkError, UnknownNameError
+from benchmark.core.hierarchy import Hierarchy
 from benchmark.models import MODELS, build_model, ensure_registered, model_modules, resolve_model_params
 
 ensure_registered()

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.config import CVConfig
-from benchmark.errors import DataError, SplitError
-from benchmark.splits import (
+from benchmark.core.config import CVConfig
+from benchmark.core.errors import DataError, SplitError
+from benchmark.cv.files import (
     ROLES,
     default_split_path,
     describe_splits,

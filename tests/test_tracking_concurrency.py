@@ -10,7 +10,7 @@ import time
 def test_concurrent_first_open_of_a_sqlite_store(tmp_path):
     uri = f"sqlite:///{tmp_path}/fresh.db"
     code = (
-        "import sys, time; from benchmark.tracking import configure, ensure_experiment; "
+        "import sys, time; from benchmark.tracking.store import configure, ensure_experiment; "
         "from mlflow.tracking import MlflowClient; "
         "start = float(sys.argv[2]); time.sleep(max(0.0, start - time.time())); "  # both open at one instant
         "configure(sys.argv[1]); print(ensure_experiment(MlflowClient(), 'e' + sys.argv[3]))"

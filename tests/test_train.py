@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-import benchmark.train as train_mod
-from benchmark.config import LossTerm, RunConfig, TrainConfig
-from benchmark.contract import MILOutput
+import benchmark.run.train as train_mod
+from benchmark.core.config import LossTerm, RunConfig, TrainConfig
+from benchmark.core.contract import MILOutput
 from benchmark.data.bags import BagCollection, pad_batch
-from benchmark.errors import TrainingError
-from benchmark.hierarchy import Hierarchy
-from benchmark.losses import compose_loss
+from benchmark.core.errors import TrainingError
+from benchmark.core.hierarchy import Hierarchy
+from benchmark.run.loss_weighting import compose_loss
 from benchmark.models import build_model, resolve_model_params
-from benchmark.train import fold_seed, predict, train_fold
+from benchmark.run.train import fold_seed, predict, train_fold
 
 HIER = Hierarchy.from_groups({"neg": ["a"], "pos": ["b", "c"]})
 
@@ -138,7 +138,7 @@ def test_standardisation_uses_training_instances_only_and_keeps_padding_zero():
 
 
 def test_training_batches_cover_each_slide_once_and_bucket_by_length():
-    from benchmark.train import training_batches
+    from benchmark.run.train import training_batches
 
     rng = np.random.default_rng(0)
     lengths = rng.integers(1, 200, size=100)

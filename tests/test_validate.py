@@ -1,4 +1,4 @@
-"""`benchmark.validate`: quick protocol on MUSK1 through the real harness, document, bands and exit codes."""
+"""`benchmark.reproduce.runner`: quick protocol on MUSK1 through the real harness, document, bands and exit codes."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.cli import main
-from benchmark.errors import BenchmarkError, ConfigError, UnknownNameError
-from benchmark.validate import (
+from benchmark.cli.main import main
+from benchmark.core.errors import BenchmarkError, ConfigError, UnknownNameError
+from benchmark.reproduce.runner import (
     EXIT_OK,
     EXIT_OUT_OF_BAND,
     FULL_PROTOCOL,

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from benchmark.errors import DataError
-from benchmark.hierarchy import Hierarchy
+from benchmark.core.errors import DataError
+from benchmark.core.hierarchy import Hierarchy
 
 __all__ = ["BagCollection", "PaddedBatch", "instance_statistics", "pad_batch"]
 

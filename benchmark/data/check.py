@@ -17,14 +17,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmark.config import DataConfig
-from benchmark.data import stores
+from benchmark.core.config import DataConfig
+from benchmark.data.files import stores
 from benchmark.data.bags import BagCollection
-from benchmark.data.pack import fresh_pack_lengths
-from benchmark.data.registry import load_dataset
-from benchmark.data.sources import Sources
-from benchmark.errors import BenchmarkError, DataError
-from benchmark.hierarchy import Hierarchy
+from benchmark.data.files.pack import fresh_pack_lengths
+from benchmark.data.loading import load_dataset
+from benchmark.data.files.sources import Sources
+from benchmark.core.errors import BenchmarkError, DataError
+from benchmark.core.hierarchy import Hierarchy
 
 __all__ = ["CheckReport", "check_collection", "check_dataset"]
 
@@ -164,7 +164,7 @@ def check_dataset(cfg: DataConfig) -> CheckReport:
     Returns:
         A `CheckReport`; ``ok`` is False when loading would fail.
     """
-    from benchmark.data.real import is_file_dataset, prepare  # real registers datasets on import
+    from benchmark.data.files.real import is_file_dataset, prepare  # real registers datasets on import
 
     if not is_file_dataset(cfg.name):
         try:

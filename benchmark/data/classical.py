@@ -19,7 +19,7 @@ coarse level (accuracy 1 by construction, AUC undefined) they are never misleadi
 fine metrics.
 
 Features are unscaled hand-crafted descriptors: train with ``train.standardize=true`` (z-scoring with the
-training part's instance statistics only; `benchmark.train.train_fold`).
+training part's instance statistics only; `benchmark.run.train.train_fold`).
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.config import DataConfig
+from benchmark.core.config import DataConfig
 from benchmark.data.bags import BagCollection
-from benchmark.data.registry import DatasetInfo, register_dataset
-from benchmark.errors import ConfigError, DataError
-from benchmark.hierarchy import Hierarchy
+from benchmark.data.loading import DatasetInfo, register_dataset
+from benchmark.core.errors import ConfigError, DataError
+from benchmark.core.hierarchy import Hierarchy
 
 __all__ = [
     "CLASSICAL",

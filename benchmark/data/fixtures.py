@@ -186,7 +186,7 @@ def write_hierarchy_toml(
     fine: Sequence[str] | None = None,
     ordinal: bool = False,
 ) -> Path:
-    """A hierarchy TOML for the ``csv`` dataset (see `benchmark.hierarchy`)."""
+    """A hierarchy TOML for the ``csv`` dataset (see `benchmark.core.hierarchy`)."""
     path = Path(path)
 
     def arr(xs: Sequence[str]) -> str:

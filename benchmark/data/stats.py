@@ -176,9 +176,9 @@ def load_with_instance_labels(cfg) -> tuple[BagCollection, np.ndarray | None]:  
     Simulated sets: the tissue pattern (``patterns.npy``); digit sets: the digit when it is 3, 4 or 5 (a
     Gleason pattern) and −1 for every other digit (benign tissue); anything else (real data): None.
     """
-    from benchmark.data.digits import generate_digit_panda
-    from benchmark.data.registry import load_dataset
-    from benchmark.data.simulated import instance_patterns, is_simulated
+    from benchmark.data.digits.datasets import generate_digit_panda
+    from benchmark.data.loading import load_dataset
+    from benchmark.data.sim.datasets import instance_patterns, is_simulated
 
     if is_simulated(cfg.name):
         return load_dataset(cfg), instance_patterns(cfg)

@@ -11,11 +11,11 @@ from torch import nn
 
 from baselines._smooth_svm import HARD_THRESHOLD, smooth_top1_svm
 from baselines.clam import CLAMConfig, clam_instance_loss, masked_topk
-from benchmark.config import LossTerm
-from benchmark.contract import Targets
-from benchmark.errors import ConfigError
-from benchmark.hierarchy import Hierarchy
-from benchmark.losses import compose_loss
+from benchmark.core.config import LossTerm
+from benchmark.core.contract import Targets
+from benchmark.core.errors import ConfigError
+from benchmark.core.hierarchy import Hierarchy
+from benchmark.run.loss_weighting import compose_loss
 from benchmark.models import build_model, default_loss_terms, model_defaults, resolve_model_params
 
 

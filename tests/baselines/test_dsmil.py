@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from baselines.dsmil import DSMIL, DSMILConfig, dsmil_loss_terms, masked_argmax, normalised_entropy
-from benchmark.contract import Targets
-from benchmark.errors import ConfigError
-from benchmark.hierarchy import Hierarchy
+from benchmark.core.contract import Targets
+from benchmark.core.errors import ConfigError
+from benchmark.core.hierarchy import Hierarchy
 from benchmark.models import build_model, default_loss_terms, model_defaults, resolve_model_params
 
 

@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 
 from baselines.dtfd import DTFD, DTFDConfig, group_of_rank, pseudo_bag_ids
-from benchmark.contract import Targets
-from benchmark.errors import ConfigError
-from benchmark.hierarchy import Hierarchy
+from benchmark.core.contract import Targets
+from benchmark.core.errors import ConfigError
+from benchmark.core.hierarchy import Hierarchy
 from benchmark.models import build_model, default_loss_terms, model_defaults, resolve_model_params
 
 D, C = 12, 3

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 
 from baselines._nystrom import MaskedNystromAttention, iterative_pinv
 from baselines.transmil import PPEG, TransMIL, TransMILConfig, grid_sides, square_index
-from benchmark.errors import ConfigError
-from benchmark.hierarchy import Hierarchy
+from benchmark.core.errors import ConfigError
+from benchmark.core.hierarchy import Hierarchy
 from benchmark.models import build_model, resolve_model_params
 
 

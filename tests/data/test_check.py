@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark.config import DataConfig
+from benchmark.core.config import DataConfig
 from benchmark.data import fixtures as fx
-from benchmark.data import pack, stores
+from benchmark.data.files import pack, stores
 from benchmark.data.bags import BagCollection
 from benchmark.data.check import check_collection, check_dataset
-from benchmark.data.real import PANDA_HIERARCHY
+from benchmark.data.files.real import PANDA_HIERARCHY
 
 
 @pytest.fixture

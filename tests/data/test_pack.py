@@ -1,4 +1,4 @@
-"""Preload vs packed memory-mapped cache (benchmark.data.pack)."""
+"""Preload vs packed memory-mapped cache (benchmark.data.files.pack)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark.config import DataConfig
-from benchmark.data import _packfile, pack, real, stores
+from benchmark.core.config import DataConfig
+from benchmark.data.files import pack, real, stores
+from benchmark.data.files import packfile as _packfile
 from benchmark.data import fixtures as fx
-from benchmark.data.real import load_panda
-from benchmark.errors import DataError
+from benchmark.data.files.real import load_panda
+from benchmark.core.errors import DataError
 
 
 @pytest.fixture
@@ -160,7 +161,7 @@ def test_unreadable_cache_is_discarded_and_rebuilt(
     target = pack.pack_dataset(cfg)
     feats = target / "features.npy"
     feats.write_bytes(feats.read_bytes()[:200])  # damaged after the fact
-    with caplog.at_level(logging.WARNING, logger="benchmark.data.pack"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.data.files.pack"):
         bags = load_panda(cfg)
     assert "unusable" in caplog.text and str(target) in caplog.text
     _assert_same(bags, slides)

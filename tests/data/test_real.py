@@ -1,4 +1,4 @@
-"""Real-data loaders: ``panda``, ``bracs``, ``csv`` (benchmark.data.real)."""
+"""Real-data loaders: ``panda``, ``bracs``, ``csv`` (benchmark.data.files.real)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark.config import DataConfig
+from benchmark.core.config import DataConfig
 from benchmark.data import fixtures as fx
-from benchmark.data.labels import PANDA_KNOWN_MISLABELLED
-from benchmark.data.real import load_bracs, load_csv, load_panda
-from benchmark.data.registry import DATASETS, dataset_info
-from benchmark.errors import BenchmarkError, DataError
+from benchmark.data.files.labels import PANDA_KNOWN_MISLABELLED
+from benchmark.data.files.real import load_bracs, load_csv, load_panda
+from benchmark.data.loading import DATASETS, dataset_info
+from benchmark.core.errors import BenchmarkError, DataError
 
 WRITERS = {
     "clam-pt": fx.write_pt,

@@ -7,12 +7,12 @@ import hashlib
 import numpy as np
 import pytest
 
-from benchmark.config import DataConfig
+from benchmark.core.config import DataConfig
 from benchmark.data import load_dataset
-from benchmark.data._sim_embed import EmbeddingModel, morphology_basis
-from benchmark.data.simulated import PandaSimParams, generate_simulated, instance_patterns
+from benchmark.data.sim.embed import EmbeddingModel, morphology_basis
+from benchmark.data.sim.datasets import PandaSimParams, generate_simulated, instance_patterns
 from benchmark.data.stats import feature_stats
-from benchmark.errors import ConfigError
+from benchmark.core.errors import ConfigError
 
 
 def _load(tmp_path, name, scale=0.1, seed=0):

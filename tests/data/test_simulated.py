@@ -8,14 +8,15 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from benchmark.config import DataConfig
-from benchmark.data import _sim_core, _sim_store
-from benchmark.data import simulated as sim
-from benchmark.data._sim_bracs import bracs_plan
-from benchmark.data._sim_panda import panda_plan
+from benchmark.core.config import DataConfig
+from benchmark.data.sim import core as _sim_core
+from benchmark.data.sim import store as _sim_store
+from benchmark.data.sim import datasets as sim
+from benchmark.data.sim.bracs import bracs_plan
+from benchmark.data.sim.panda import panda_plan
 from benchmark.data.bags import pad_batch
-from benchmark.data.registry import DATASETS
-from benchmark.data.simulated import (
+from benchmark.data.loading import DATASETS
+from benchmark.data.sim.datasets import (
     BRACS_HIERARCHY,
     PANDA_HIERARCHY,
     BracsSimParams,
@@ -26,7 +27,7 @@ from benchmark.data.simulated import (
     load_bracs_sim,
     load_panda_sim,
 )
-from benchmark.errors import ConfigError
+from benchmark.core.errors import ConfigError
 
 
 def _cfg(tmp_path, name="panda-sim", seed=0, scale=0.1):

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from benchmark.cli import main
+from benchmark.cli.main import main
 from benchmark.data.bags import BagCollection
 from benchmark.data.stats import between_group_share, effective_rank, feature_stats
-from benchmark.hierarchy import Hierarchy
+from benchmark.core.hierarchy import Hierarchy
 
 HIER = Hierarchy.from_groups({"a": ["f0"], "b": ["f1"]})
 

@@ -1,4 +1,4 @@
-"""Layout detection and per-file readers (benchmark.data.stores)."""
+"""Layout detection and per-file readers (benchmark.data.files.stores)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from benchmark.data import fixtures as fx
-from benchmark.data.stores import detect_store, feature_shape, read_features
-from benchmark.errors import DataError
+from benchmark.data.files.stores import detect_store, feature_shape, read_features
+from benchmark.core.errors import DataError
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchmark.contract import Targets
-from benchmark.hierarchy import Hierarchy
+from benchmark.core.contract import Targets
+from benchmark.core.hierarchy import Hierarchy
 from benchmark.models import build_model, resolve_model_params
 
 HIER = Hierarchy.from_groups({"benign": ["ISUP 0"], "low": ["ISUP 1", "ISUP 2"], "high": ["ISUP 3", "ISUP 4", "ISUP 5"]})

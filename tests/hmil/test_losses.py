@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmark.contract import masked_softmax
+from benchmark.core.contract import masked_softmax
 from hmil.losses import ham_loss, hba_loss, scl_temperature, supcon_loss
 
 # Fine classes 0, 1, 2 → coarse 0; fine 3, 4 → coarse 1 (K_f = 5, K_c = 2).

@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
-from benchmark.contract import Targets
-from benchmark.hierarchy import Hierarchy
-from benchmark.losses import compose_loss
+from benchmark.core.contract import Targets
+from benchmark.core.hierarchy import Hierarchy
+from benchmark.run.loss_weighting import compose_loss
 from benchmark.models import build_model, resolve_model_params
 from hmil.losses import ham_loss, hba_loss, supcon_loss
 from hmil.model import HMIL, HMILCodeConfig, HMILConfig, split_attention

@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from benchmark.config import LossTerm
-from benchmark.errors import ConfigError
-from benchmark.losses import schedule_factor
+from benchmark.core.config import LossTerm
+from benchmark.core.errors import ConfigError
+from benchmark.run.loss_weighting import schedule_factor
 from benchmark.models import default_loss_terms, model_defaults, resolve_model_params
 from hmil.model import HMILCodeConfig, HMILConfig
 from hmil.presets import LADDER, PRESETS, loss_terms

@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 import benchmark.models
-from benchmark.cli import main
-from benchmark.config import DataConfig
+from benchmark.cli.main import main
+from benchmark.core.config import DataConfig
 from benchmark.data import load_dataset
-from benchmark.splits import fold_indices, load_splits
+from benchmark.cv.files import fold_indices, load_splits
 from tests.studies.conftest import tune_args
 
 

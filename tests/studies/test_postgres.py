@@ -17,8 +17,8 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from benchmark.cli import main
-from studies.storage import open_storage, retried_trial_number
+from benchmark.cli.main import main
+from benchmark.tune.storage import open_storage, retried_trial_number
 from tests.studies.conftest import tune_args
 
 
@@ -47,7 +47,7 @@ def test_killed_worker_trial_is_failed_and_retried(tmp_path, postgres_url):
             "--patience", "0")
     args = tune_args(tmp_path, *slow, "--trials", "1", storage=postgres_url)
     args[args.index("--epochs") + 1] = "40"
-    worker = subprocess.Popen([sys.executable, "-m", "benchmark.cli", *args], stdout=subprocess.DEVNULL,
+    worker = subprocess.Popen([sys.executable, "-m", "benchmark.cli.main", *args], stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.time() + 240
     try:

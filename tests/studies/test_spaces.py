@@ -5,13 +5,13 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from benchmark.config import BUDGET_FIELDS, CVConfig, DataConfig, config_hash
-from benchmark.errors import UnknownNameError
-from benchmark.hierarchy import Hierarchy
+from benchmark.core.config import BUDGET_FIELDS, CVConfig, DataConfig, config_hash
+from benchmark.core.errors import UnknownNameError
+from benchmark.core.hierarchy import Hierarchy
 from benchmark.models import MODELS, build_model, ensure_registered
-from benchmark.resolve import resolve_run_config
-from studies.space import SPACE_MODULES, SPACES, Overrides, space_for
-from studies.tune import _default_params
+from benchmark.run.resolve import resolve_run_config
+from benchmark.tune.space import SPACE_MODULES, SPACES, Overrides, space_for
+from benchmark.tune.engine import _default_params
 
 ensure_registered()
 ALL_MODELS = MODELS.names()

@@ -10,12 +10,12 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import benchmark.models
-from benchmark.cli import main
-from benchmark.config import CVConfig, DataConfig
-from benchmark.errors import ConfigError
-from studies.objective import FoldProvider, Objective, TrialHooks
-from studies.space import Overrides, space_for
-from studies.storage import open_storage, retry_callback_class, storage_kind
+from benchmark.cli.main import main
+from benchmark.core.config import CVConfig, DataConfig
+from benchmark.core.errors import ConfigError
+from benchmark.tune.objective import FoldProvider, Objective, TrialHooks
+from benchmark.tune.space import Overrides, space_for
+from benchmark.tune.storage import open_storage, retry_callback_class, storage_kind
 from tests.studies.conftest import tune_args
 
 
@@ -148,7 +148,7 @@ class _Recorder(TrialHooks):
 
 def test_pruned_trial_stops_after_its_first_fold(tmp_path):
     from benchmark.data import load_dataset
-    from benchmark.splits import get_or_create_splits
+    from benchmark.cv.files import get_or_create_splits
 
     data = DataConfig(name="panda-sim", scale=0.2, cache_dir=str(tmp_path / "cache"))
     cv = CVConfig(n_folds=2)
@@ -160,7 +160,7 @@ def test_pruned_trial_stops_after_its_first_fold(tmp_path):
         def __init__(self):
             import numpy as np
 
-            from benchmark.metrics import evaluate
+            from benchmark.metrics.evaluate import evaluate
 
             y = np.array([0, 1, 2, 3, 4, 5] * 2)
             self.val = evaluate(y, np.eye(6)[y] * 0.5 + 0.5 / 6, bags.hierarchy)

@@ -1,0 +1,191 @@
+"""Split-file validation behind `benchmark.cv.files.validate_splits` (private; import from `benchmark.cv.files`).
+
+Every rule raises `SplitError` with one line naming the file, the fold, an example slide or case,
+the rule and the fix. Checks run cheapest-first and per fold, so a leaked case is reported as a
+leak (not as its side effect, a slide tested twice).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from benchmark.cv.make import ROLES, class_case_counts, normalise_table
+from benchmark.core.errors import SplitError
+
+__all__ = ["fold_columns", "validate_splits"]
+
+_FOLD = re.compile(r"fold_(\d+)")
+
+
+def fold_columns(splits: pd.DataFrame, *, source: str = "<splits>") -> list[str]:
+    """The ``fold_0..fold_{n-1}`` column names of a split table, in order.
+
+    Raises:
+        SplitError: no fold column, or fold numbers that are not exactly 0..n-1.
+    """
+    cols = [c for c in splits.columns if isinstance(c, str) and _FOLD.fullmatch(c)]
+    nums = sorted(int(_FOLD.fullmatch(c).group(1)) for c in cols)  # type: ignore[union-attr]
+    if not nums:
+        raise SplitError(f"split file {source}: no fold columns; expected slide_id, case_id, fold_0, fold_1, ...")
+    if nums != list(range(len(nums))):
+        raise SplitError(
+            f"split file {source}: fold columns must be fold_0..fold_{len(nums) - 1} without gaps, got "
+            f"{', '.join(f'fold_{n}' for n in nums)}."
+        )
+    return [f"fold_{i}" for i in range(len(nums))]
+
+
+def _fix(dataset: str | None) -> str:
+    ds = f" --dataset {dataset}" if dataset else ""
+    return f"regenerate with `benchmark splits make{ds} --new-splits`"
+
+
+def _more(n: int) -> str:
+    return f" (and {n - 1} more)" if n > 1 else ""
+
+
+def validate_splits(
+    splits: pd.DataFrame,
+    table: pd.DataFrame,
+    protocol: str,
+    *,
+    source: str = "<splits>",
+    dataset: str | None = None,
+    repeats: int | None = None,
+) -> None:
+    """See `benchmark.cv.files.validate_splits` (the public, documented entry point)."""
+    if protocol not in ("kfold", "mc"):
+        raise SplitError(f"split protocol must be 'kfold' or 'mc', got {protocol!r}.")
+    if repeats is not None and repeats < 1:
+        raise SplitError(f"split repeats must be ≥ 1, got {repeats}.")
+    fix = _fix(dataset)
+    for col in ("slide_id", "case_id"):
+        if col not in splits.columns:
+            raise SplitError(f"split file {source}: missing column {col!r}; expected slide_id, case_id, fold_0, ...")
+    folds = fold_columns(splits, source=source)
+    norm = normalise_table(table)
+    s_ids = splits["slide_id"].astype(str).to_numpy(dtype=object)
+    dup = pd.Series(s_ids).duplicated().to_numpy()
+    if dup.any():
+        raise SplitError(f"split file {source}: slide {s_ids[dup][0]} is listed twice{_more(int(dup.sum()))}; {fix}.")
+    pos = pd.Index(s_ids).get_indexer(norm["slide_id"])  # row of each table slide in the split file
+    if (pos < 0).any():
+        missing = norm["slide_id"].to_numpy()[pos < 0]
+        raise SplitError(
+            f"split file {source}: slide {missing[0]} of the dataset is missing{_more(len(missing))}; "
+            f"the file belongs to other data; {fix}."
+        )
+    if len(s_ids) > len(norm):
+        extra = np.setdiff1d(s_ids, norm["slide_id"].to_numpy())
+        raise SplitError(
+            f"split file {source}: slide {extra[0]} is not in the dataset{_more(len(extra))}; "
+            f"the file belongs to other data; {fix}."
+        )
+    case = norm["case_id"].to_numpy(dtype=object)
+    file_case = splits["case_id"].astype(str).to_numpy(dtype=object)[pos]
+    bad = file_case != case
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise SplitError(
+            f"split file {source}: slide {norm['slide_id'].iloc[i]} belongs to case {case[i]} in the dataset but to "
+            f"case {file_case[i]} in the file{_more(int(bad.sum()))}; {fix}."
+        )
+    y = norm["fine_label"].to_numpy()
+    limit = _limit_text(norm, protocol)
+    names = _class_names(table)
+    tested = np.zeros((len(norm), len(folds)), dtype=bool)  # (S, F) slide i is test in fold column j
+    for j, fold in enumerate(folds):
+        roles = splits[fold].to_numpy(dtype=object)[pos]  # aligned to table order
+        unknown = ~np.isin(roles, ROLES)
+        if unknown.any():
+            i = int(np.argmax(unknown))
+            raise SplitError(
+                f"split file {source}: {fold} has role {roles[i]!r} for slide {norm['slide_id'].iloc[i]}"
+                f"{_more(int(unknown.sum()))}; roles must be train, val or test; {fix}."
+            )
+        _check_cases(roles, case, fold, source, fix)
+        for role in ("val", "test"):
+            if not (roles == role).any():
+                raise SplitError(f"split file {source}: {fold} has an empty {role} part; {fix}.")
+        missing_cls = np.setdiff1d(np.unique(y), np.unique(y[roles == "train"]))
+        if missing_cls.size:
+            c = int(missing_cls[0])
+            raise SplitError(
+                f"split file {source}: fine class {c}{names.get(c, '')} has no training slide in {fold}; "
+                f"every class must be in every training part, {limit}; {fix}."
+            )
+        tested[:, j] = roles == "test"
+    if protocol == "kfold":
+        _check_tested_once(tested, folds, norm, source, fix, repeats)
+
+
+def _infer_repeats(tested: np.ndarray) -> int:
+    """Repeats of a k-fold file whose count was not given: the most common per-slide test count, when it
+    divides the fold columns into blocks of ≥ 2 (else 1, so that a slide tested twice in a plain k-fold
+    file is reported as such)."""
+    counts = np.bincount(tested.sum(axis=1))
+    mode = int(np.argmax(counts))
+    n_cols = tested.shape[1]
+    return mode if mode >= 1 and n_cols % mode == 0 and n_cols // mode >= 2 else 1
+
+
+def _check_tested_once(
+    tested: np.ndarray, folds: list[str], norm: pd.DataFrame, source: str, fix: str, repeats: int | None
+) -> None:
+    """Every slide tested exactly once per repeat (a block of ``len(folds) / repeats`` fold columns)."""
+    n_rep = repeats if repeats is not None else _infer_repeats(tested)
+    if len(folds) % n_rep:
+        raise SplitError(
+            f"split file {source}: {len(folds)} fold columns cannot hold {n_rep} repeats of equal size "
+            f"(repeated k-fold numbers columns repeat · n_folds + fold); {fix}."
+        )
+    k = len(folds) // n_rep
+    for r in range(n_rep):
+        block = tested[:, r * k : (r + 1) * k]
+        bad = block.sum(axis=1) != 1
+        if not bad.any():
+            continue
+        i = int(np.argmax(bad))
+        where = [folds[r * k + j] for j in np.flatnonzero(block[i])]
+        what = f"tested in {len(where)} folds ({', '.join(where)})" if where else "never tested"
+        if n_rep == 1:
+            rule = "k-fold splits test every slide exactly once (use protocol 'mc' for repeated random splits)"
+        else:
+            what += f" {'of' if where else 'in'} repeat {r} ({folds[r * k]}..{folds[(r + 1) * k - 1]})"
+            rule = "repeated k-fold splits test every slide exactly once per repeat"
+        raise SplitError(
+            f"split file {source}: slide {norm['slide_id'].iloc[i]} is {what}{_more(int(bad.sum()))}; {rule}; {fix}."
+        )
+
+
+def _check_cases(roles: np.ndarray, case: np.ndarray, fold: str, source: str, fix: str) -> None:
+    """Raise if any case has slides in two roles in this fold (vectorised over (case, role) pairs)."""
+    pairs = pd.DataFrame({"case": case, "role": roles}).drop_duplicates()
+    counts = pairs["case"].value_counts(sort=False)
+    leaked = counts.index[counts.to_numpy() > 1]
+    if len(leaked):
+        first = next(c for c in case if c in set(leaked))  # first leaked case in table order
+        found = [r for r in ROLES if ((case == first) & (roles == r)).any()]
+        raise SplitError(
+            f"split file {source}: case {first} is in both {' and '.join(found)} in {fold}"
+            f"{' (and ' + str(len(leaked) - 1) + ' more cases)' if len(leaked) > 1 else ''} "
+            f"(cases must not cross roles); {fix}."
+        )
+
+
+def _limit_text(norm: pd.DataFrame, protocol: str) -> str:
+    counts = class_case_counts(norm)
+    if protocol == "kfold":
+        return f"so n_folds must be ≤ the smallest class's case count ({int(counts.min())})"
+    return f"so val/test may not take all cases of a class (smallest class: {int(counts.min())} cases)"
+
+
+def _class_names(table: pd.DataFrame) -> dict[int, str]:
+    """`` (NAME)`` suffixes for messages when the table carries a ``fine_name`` column."""
+    if "fine_name" not in table.columns:
+        return {}
+    pairs = table[["fine_label", "fine_name"]].drop_duplicates("fine_label")
+    return {int(k): f" ({v})" for k, v in zip(pairs["fine_label"], pairs["fine_name"], strict=True)}

@@ -1,0 +1,291 @@
+"""Build a `BagCollection` from feature files: preload into RAM, or a packed memory-mapped cache.
+
+Every source file is read exactly once. Policy (``DataConfig.preload_max_gb``, GiB):
+
+1. A valid pack cache exists → load it (into RAM if it fits the limit, else memory-mapped).
+2. Otherwise estimate the size (h5 metadata gives exact shapes; for ``.pt`` the file sizes). If it fits
+   and no pack exists for this dataset, read everything into RAM. If it does not fit, or a stale pack
+   exists (the user asked for one with ``benchmark data pack``), stream the files into a new pack and
+   memory-map it. A ``.pt`` set that turns out larger than estimated spills to a pack mid-way.
+
+A pack lives in ``<cache_dir>/packs/<name>-<key>/`` (key = hash of dataset name, label file and
+feature directory) and holds ``features.npy`` (T, D) float32, ``offsets.npy`` (S + 1,) int64 and
+``index.json`` (slide ids, every source file's path/size/mtime_ns, dim, layout, sha256 of the packed
+features). It is stale when the slide list or any source file's size or mtime changes, and is then
+rebuilt. Packs are written to a temporary directory and renamed into place (see `_packfile`).
+
+``BagCollection.fingerprint`` = sha256 of a JSON document with the hierarchy and, per slide in order,
+(slide id, case id, fine label name, site, feature file name, file size, file mtime_ns). It is the same
+whether the features were preloaded or packed, changes whenever a label or a feature file changes
+(including a mere ``touch``), and does not depend on where the data directory is mounted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark.core.config import DataConfig
+from benchmark.data.files import packfile as _packfile
+from benchmark.data.files import stores
+from benchmark.data.files.packfile import PackBuilder, Sink
+from benchmark.data.bags import BagCollection
+from benchmark.data.files.sources import Sources
+from benchmark.core.errors import DataError
+
+__all__ = [
+    "INDEX_VERSION",
+    "build_collection",
+    "fingerprint",
+    "fresh_pack_lengths",
+    "pack_dataset",
+    "pack_dir",
+    "source_stats",
+]
+
+log = logging.getLogger(__name__)
+INDEX_VERSION = 1
+_GIB = 2**30
+
+
+def source_stats(paths: list[Path]) -> list[dict[str, Any]]:
+    """Per file: absolute path, size and mtime_ns (what decides whether a pack is stale)."""
+    out = []
+    for p in paths:
+        st = os.stat(p)
+        out.append({"path": str(Path(p).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+    return out
+
+
+def fingerprint(src: Sources, stats: list[dict[str, Any]]) -> str:
+    """sha256 over labels and per-file (name, size, mtime_ns); see the module docstring."""
+    t, h = src.table, src.hierarchy
+    sites = t.sites if t.sites is not None else [None] * len(t.slide_ids)
+    rows = [
+        [sid, case, h.fine[lab], site, Path(st["path"]).name, st["size"], st["mtime_ns"]]
+        for sid, case, lab, site, st in zip(t.slide_ids, t.case_ids, t.fine_labels, sites, stats, strict=True)
+    ]
+    doc = json.dumps({"hierarchy": h.to_dict(), "slides": rows}, sort_keys=True, default=str)
+    return hashlib.sha256(doc.encode()).hexdigest()
+
+
+def pack_dir(cfg: DataConfig, src: Sources) -> Path:
+    """``<cache_dir>/packs/<name>-<key>``; the key hashes dataset, label file and feature directory."""
+    ident = f"{src.name}|{src.table.source.resolve()}|{src.store.directory.resolve()}|{src.store.suffix}"
+    key = hashlib.sha256(ident.encode()).hexdigest()[:12]
+    return Path(cfg.cache_dir) / "packs" / f"{src.name}-{key}"
+
+
+# ---------------------------------------------------------------------------------------- reading
+def _validated(x: np.ndarray, path: Path, ref: tuple[int, Path] | None) -> np.ndarray:
+    if len(x) == 0:
+        raise DataError(
+            f"feature file {path} has 0 instances (an empty bag, e.g. a slide without tissue); remove the "
+            "slide from the label file or re-extract it."
+        )
+    if ref is not None and x.shape[1] != ref[0]:
+        raise DataError(
+            f"feature file {path} has dim {x.shape[1]} but {ref[1]} has dim {ref[0]}; all slides must come from "
+            "one encoder: re-extract it or point --features at a single encoder's directory."
+        )
+    bad = ~np.isfinite(x)
+    if bad.any():
+        raise DataError(
+            f"feature file {path} contains {int(bad.sum())} NaN/Inf value(s) in {int(bad.any(axis=1).sum())} "
+            "row(s); re-extract the slide or remove it from the label file."
+        )
+    return x
+
+
+def _read(src: Sources, stats: list[dict[str, Any]], target: Path, limit: int | None) -> dict[str, Any]:
+    """Read every source once; returns RAM features or commits a pack (then ``pack`` is its path)."""
+    est_bytes, rows = _packfile.estimate_size(src.paths) if limit is not None else (0, None)
+    if limit is not None and est_bytes > limit:
+        log.info(
+            "estimated %.2f GiB > data.preload_max_gb=%.2f: packing to %s",
+            est_bytes / _GIB,
+            limit / _GIB,
+            target,
+        )
+        limit = None
+    with PackBuilder(target) as builder:
+        sink = Sink(limit, builder, rows)
+        offsets = np.zeros(len(src.paths) + 1, dtype=np.int64)
+        ref: tuple[int, Path] | None = None
+        for i, path in enumerate(src.paths):
+            x = _validated(stores.read_features(path), path, ref)
+            ref = ref or (x.shape[1], path)
+            sink.add(x)
+            offsets[i + 1] = offsets[i] + len(x)
+        if sink.writer is None:
+            log.info("preloaded %d slides (%.2f GiB) into RAM", len(src.paths), sink.nbytes / _GIB)
+            return {"features": sink.ram_features(), "offsets": offsets}
+        sink.writer.close()
+        builder.save_array("offsets.npy", offsets)
+        index = {
+            "version": INDEX_VERSION,
+            "name": src.name,
+            "layout": src.store.layout,
+            "features_dir": str(src.store.directory.resolve()),
+            "labels": str(src.table.source.resolve()),
+            "dim": ref[0] if ref else 0,
+            "n_instances": int(offsets[-1]),
+            "slide_ids": list(src.table.slide_ids),
+            "sources": stats,
+            "content_sha256": sink.writer.sha256.hexdigest(),
+        }
+        builder.save_text("index.json", json.dumps(index, indent=1))
+        done = builder.commit()
+        log.info(
+            "packed %d slides (%.2f GiB, estimated %.2f) into %s",
+            len(src.paths),
+            sink.nbytes / _GIB,
+            est_bytes / _GIB,
+            done,
+        )
+        return {"pack": done}
+
+
+# ---------------------------------------------------------------------------------------- pack cache
+def _stale_reason(target: Path, src: Sources, stats: list[dict[str, Any]]) -> str | None:
+    """Why the pack at ``target`` cannot be used for these sources (None = usable). Raises on damage."""
+    index = json.loads((target / "index.json").read_text(encoding="utf-8"))
+    if index.get("version") != INDEX_VERSION:
+        return f"index version {index.get('version')} != {INDEX_VERSION}"
+    if index.get("slide_ids") != list(src.table.slide_ids):
+        return "the labelled slide list changed"
+    if index.get("layout") != src.store.layout:
+        return "the feature layout changed"
+    old = {s["path"]: (s["size"], s["mtime_ns"]) for s in index.get("sources", [])}
+    changed = [s["path"] for s in stats if old.get(s["path"]) != (s["size"], s["mtime_ns"])]
+    if changed or len(old) != len(stats):
+        return f"{len(changed)} source file(s) changed (e.g. {changed[0] if changed else '?'})"
+    return None
+
+
+def _open_pack(target: Path, limit: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Load a pack; into RAM if it fits ``limit`` bytes, else memory-mapped. Raises on damage."""
+    index = json.loads((target / "index.json").read_text(encoding="utf-8"))
+    offsets = np.load(target / "offsets.npy")
+    features = np.load(target / "features.npy", mmap_mode="r")
+    n, dim = int(index["n_instances"]), int(index["dim"])
+    if (
+        features.shape != (n, dim)
+        or features.dtype != np.float32
+        or offsets.shape != (len(index["slide_ids"]) + 1,)
+    ):
+        raise ValueError(
+            f"shapes do not match index.json (features {features.shape}, offsets {offsets.shape})"
+        )
+    if int(offsets[-1]) != n:
+        raise ValueError("offsets do not cover the features")
+    if features.nbytes <= limit:
+        features = np.array(features)  # one sequential read of the pack, then plain RAM
+    return features, offsets, index
+
+
+def fresh_pack_lengths(src: Sources, cfg: DataConfig) -> tuple[np.ndarray, int] | None:
+    """(S,) bag sizes and dim from an up-to-date pack of ``src`` (validated when written), else None."""
+    target = pack_dir(cfg, src)
+    if not target.exists():
+        return None
+    try:
+        if _stale_reason(target, src, source_stats(src.paths)) is not None:
+            return None
+        index = json.loads((target / "index.json").read_text(encoding="utf-8"))
+        return np.diff(np.load(target / "offsets.npy")), int(index["dim"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _discard(target: Path, why: str) -> None:
+    log.warning("pack cache %s is unusable (%s); discarding and rebuilding it", target, why)
+    shutil.rmtree(target, ignore_errors=True)
+
+
+def build_collection(
+    src: Sources, cfg: DataConfig, *, pack: bool = False, force: bool = False
+) -> BagCollection:
+    """Read ``src``'s feature files (once) into a `BagCollection`.
+
+    Args:
+        src: matched labels and files; its problems are raised first.
+        cfg: ``cache_dir`` and ``preload_max_gb`` are used.
+        pack: always use (and if needed write) the pack cache.
+        force: rebuild the pack even if it is up to date (implies ``pack``).
+
+    Raises:
+        DataError: the first label/file problem, an unreadable file, an empty bag, a dim mismatch,
+            or NaN/Inf features (each naming the file and the fix).
+    """
+    src.raise_problems()
+    limit = int(cfg.preload_max_gb * _GIB)
+    stats = source_stats(src.paths)
+    target = pack_dir(cfg, src)
+    loaded = None
+    had_pack = target.exists()
+    if had_pack and not force:
+        try:
+            reason = _stale_reason(target, src, stats)
+            if reason is None:
+                loaded = _open_pack(target, limit)
+            else:
+                log.info("pack cache %s is stale (%s); rebuilding it", target, reason)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            _discard(target, f"{type(exc).__name__}: {exc}")
+    if loaded is None:
+        want_pack = pack or force or had_pack
+        result = _read(src, stats, target, None if want_pack else limit)
+        if "pack" in result:
+            loaded = _open_pack(result["pack"], limit)
+    info: dict[str, Any] = {
+        "layout": src.store.layout,
+        "features_dir": str(src.store.directory),
+        "labels": str(src.table.source),
+        "encoder": src.store.encoder or "",
+    }
+    if loaded is not None:
+        features, offsets, index = loaded
+        info |= {
+            "storage": "memmap" if isinstance(features, np.memmap) else "ram",
+            "pack_dir": str(target),
+            "content_sha256": index["content_sha256"],
+        }
+    else:
+        features, offsets = result["features"], result["offsets"]
+        info |= {"storage": "ram", "pack_dir": ""}
+    info |= {"dim": int(features.shape[1]), "n_instances": int(features.shape[0])}
+    t = src.table
+    return BagCollection(
+        name=src.name,
+        slide_ids=list(t.slide_ids),
+        case_ids=list(t.case_ids),
+        fine_labels=t.fine_labels,
+        features=features,
+        offsets=offsets,
+        hierarchy=src.hierarchy,
+        sites=t.sites,
+        fingerprint=fingerprint(src, stats),
+        info=info,
+    )
+
+
+def pack_dataset(cfg: DataConfig, force: bool = False) -> Path:
+    """Write (or refresh) the pack cache of the file-backed dataset ``cfg.name``; returns its directory.
+
+    Used by ``benchmark data pack``. An up-to-date pack is kept unless ``force``.
+    """
+    from benchmark.data.files.real import prepare  # real.py imports this module
+
+    src = prepare(cfg)
+    # preload_max_gb=0: only memory-map the result; nothing needs to be in RAM to write a pack.
+    bags = build_collection(src, dataclasses.replace(cfg, preload_max_gb=0), pack=True, force=force)
+    return Path(bags.info["pack_dir"])

@@ -1,0 +1,90 @@
+"""How a run's configuration is resolved: model names, the training-config precedence, loss overrides.
+
+Kept apart from `benchmark.run.runner` (which executes runs) because tuning, validation and the scripts resolve
+configs without running anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping, Sequence
+
+from benchmark.core.config import CVConfig, DataConfig, LossTerm, RunConfig, TrainConfig
+from benchmark.data.loading import dataset_info
+from benchmark.core.errors import ConfigError
+from benchmark.models import (
+    MODELS,
+    default_loss_terms,
+    ensure_registered,
+    model_defaults,
+    resolve_model_params,
+)
+from benchmark.core.overrides import apply_overrides
+
+__all__ = ["expand_models", "log_dataset_protocol", "override_loss_terms", "resolve_run_config"]
+
+log = logging.getLogger(__name__)
+
+
+def expand_models(names: Sequence[str]) -> list[str]:
+    ensure_registered()
+    if list(names) == ["all"]:
+        return MODELS.names()
+    for name in names:
+        MODELS.entry(name)  # raises with valid names and the closest match
+    return list(dict.fromkeys(names))
+
+
+def resolve_run_config(
+    model: str,
+    *,
+    data: DataConfig,
+    cv: CVConfig,
+    seed: int,
+    train_overrides: Mapping[str, str],
+    model_overrides: Mapping[str, str],
+    loss_overrides: Mapping[str, str] | None = None,
+) -> RunConfig:
+    """The training config, by precedence (later wins):
+
+    1. the harness defaults (`TrainConfig`), including the budget every method shares;
+    2. the model's recipe (its registered ``train_defaults``: lr, weight decay, optimiser);
+    3. the dataset's recommended protocol (`DatasetInfo.train_defaults`, e.g. Ilse et al.'s on MUSK);
+    4. with ``train.preset=reference``, the model's reference budget (e.g. HMIL's 64 bags per step);
+    5. the user's overrides (``--set train.*``, ``--epochs``, …).
+    """
+    meta = model_defaults(model)
+    train = dataclasses.replace(TrainConfig(), **meta["train_defaults"])
+    train = dataclasses.replace(train, **dataset_info(data.name).train_defaults)
+    train = apply_overrides(train, {"preset": train_overrides["preset"]} if "preset" in train_overrides else {},
+                            section="train")
+    if train.preset == "reference":
+        train = dataclasses.replace(train, **meta["reference_train"])
+    train = apply_overrides(train, train_overrides, section="train")
+    params = resolve_model_params(model, model_overrides)
+    loss = override_loss_terms(default_loss_terms(model, params), loss_overrides or {})
+    return RunConfig(model=model, model_params=params, loss=loss, data=data, train=train, cv=cv, seed=seed)
+
+
+def override_loss_terms(terms: tuple[LossTerm, ...], overrides: Mapping[str, str]) -> tuple[LossTerm, ...]:
+    """Apply ``loss.<term>.<field>=value`` overrides (e.g. ``supcon.weight=0.5``); unknown terms are errors."""
+    by_name = {t.name: t for t in terms}
+    for key, raw in overrides.items():
+        term, dot, fld = key.partition(".")
+        if not dot or term not in by_name:
+            raise ConfigError(f"--set loss.{key}: unknown loss term {term!r}; this model's terms: {sorted(by_name)} "
+                              "(form: loss.<term>.weight=0.5).")
+        by_name[term] = apply_overrides(by_name[term], {fld: raw}, section=f"loss.{term}")
+    return tuple(by_name[t.name] for t in terms)
+
+
+def log_dataset_protocol(data: DataConfig, train_overrides: Mapping[str, str], cv: CVConfig) -> None:
+    """Say in one line when the dataset's recommended training protocol is applied (and what it sets)."""
+    info = dataset_info(data.name)
+    applied = {k: v for k, v in info.train_defaults.items() if k not in train_overrides}
+    if applied:
+        fields = ", ".join(f"{k}={v}" for k, v in applied.items())
+        folds = f"{cv.n_folds}-fold CV; " if info.cv_defaults else ""
+        log.info("%s: using the dataset's recommended protocol (%s): %s%s; override any field with "
+                 "--set train.<field>=… (and --folds)", data.name, info.protocol or "registered", folds, fields)

@@ -1,0 +1,115 @@
+"""What a fold's child run holds: params, the split file as a dataset input, test metrics, per-class table,
+confusion-matrix and ROC figures, predictions CSV and the selected checkpoint (config included)."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import mlflow.data
+import numpy as np
+import pandas as pd
+import torch
+from mlflow.entities import DatasetInput, InputTag
+from mlflow.tracking import MlflowClient
+
+from benchmark.core.config import RunConfig, flatten
+from benchmark.data import BagCollection
+from benchmark.metrics.figures import confusion_figure, roc_figure
+from benchmark.metrics.evaluate import per_class_table
+from benchmark.tracking.store import log_metrics, log_params
+from benchmark.run.train import FoldOutcome
+
+__all__ = ["log_fold_outcome", "log_fold_setup"]
+
+
+def log_fold_setup(
+    client: MlflowClient,
+    run_id: str,
+    config: RunConfig,
+    bags: BagCollection,
+    splits: pd.DataFrame,
+    split_path: Path,
+    fold: int,
+    seed: int,
+    parts: Mapping[str, np.ndarray],
+) -> None:
+    params: dict[str, object] = dict(flatten(config))
+    params.update({"fold": fold, "fold_seed": seed, **{f"n_{k}": len(v) for k, v in parts.items()}})
+    log_params(client, run_id, params)
+    # The split file as a dataset input: MLflow stores its digest, proving every method saw the same folds.
+    with warnings.catch_warnings():  # MLflow warns that a local path matches two equivalent source types
+        warnings.simplefilter("ignore", UserWarning)
+        dataset = mlflow.data.from_pandas(splits, source=str(Path(split_path).resolve()), name=Path(split_path).name)
+    entity = dataset._to_mlflow_entity()  # the client API takes entities; this is MLflow's own converter
+    client.log_inputs(run_id, [DatasetInput(entity, tags=[InputTag("mlflow.data.context", f"fold_{fold}")])])
+
+
+def _save_figure(client: MlflowClient, run_id: str, fig: plt.Figure, name: str) -> None:
+    try:
+        client.log_figure(run_id, fig, name)
+    finally:
+        plt.close(fig)
+
+
+def log_fold_outcome(
+    client: MlflowClient, run_id: str, config: RunConfig, bags: BagCollection, outcome: FoldOutcome
+) -> None:
+    h = bags.hierarchy
+    metrics = outcome.test.flat("test")
+    metrics.update({f"val_best.{k.removeprefix('val.')}": v for k, v in outcome.val.flat("val").items()
+                    if k.count(".") == 2})
+    metrics.update({
+        "best_epoch": outcome.best_epoch,
+        "epochs_run": outcome.epochs_run,
+        "compute.n_params": outcome.n_params,
+        "compute.seconds_per_fold": outcome.seconds,
+        "compute.train_slides_per_s": outcome.train_slides_per_s,
+        "compute.eval_slides_per_s": outcome.eval_slides_per_s,
+        "compute.peak_memory_mb": outcome.peak_memory_mb,
+        "compute.optimizer_steps": outcome.steps,
+    })
+    log_metrics(client, run_id, metrics)
+    undefined = [f"{level}.{name}" for level, lm in outcome.test.levels.items() for name in lm.undefined]
+    if undefined:
+        client.set_tag(run_id, "benchmark.undefined_metrics", ",".join(undefined)[:5000])
+    client.log_table(run_id, per_class_table(outcome.test), "per_class.json")
+
+    preds = outcome.test_predictions
+    y_fine = bags.fine_labels[preds.index]
+    table = pd.DataFrame({
+        "slide_id": [bags.slide_ids[i] for i in preds.index],
+        "case_id": [bags.case_ids[i] for i in preds.index],
+        "fine_true": [h.fine[i] for i in y_fine],
+        "fine_pred": [h.fine[i] for i in preds.fine_probs.argmax(1)],
+        **{f"p_fine.{c}": preds.fine_probs[:, k] for k, c in enumerate(h.fine)},
+        "coarse_true": [h.coarse[i] for i in h.coarse_of(y_fine)],
+        "coarse_pred": [h.coarse[i] for i in h.roll_up(preds.fine_probs).argmax(1)],
+    })
+    if preds.coarse_head_probs is not None:
+        table["coarse_head_pred"] = [h.coarse[i] for i in preds.coarse_head_probs.argmax(1)]
+        for k, c in enumerate(h.coarse):
+            table[f"p_coarse_head.{c}"] = preds.coarse_head_probs[:, k]
+    client.log_text(run_id, table.to_csv(index=False), "predictions.csv")
+
+    for level, names in (("fine", h.fine), ("coarse", h.coarse), ("coarse_head", h.coarse)):
+        if level in outcome.test.levels:
+            fig = confusion_figure(outcome.test.levels[level].confusion, names, f"{config.model} — {level} (test)")
+            _save_figure(client, run_id, fig, f"figures/confusion_{level}.png")
+    _save_figure(client, run_id, roc_figure(y_fine, preds.fine_probs, h.fine, f"{config.model} — fine ROC (test)"),
+                 "figures/roc_fine.png")
+
+    buffer = io.BytesIO()
+    # Plain tensors and builtins only, so the checkpoint loads with torch.load(weights_only=True).
+    checkpoint = {"state_dict": outcome.state_dict, "config": config.to_dict(), "best_epoch": outcome.best_epoch}
+    if outcome.standardize is not None:  # the training-part feature statistics the model expects
+        checkpoint["feature_mean"], checkpoint["feature_std"] = (torch.from_numpy(a) for a in outcome.standardize)
+    torch.save(checkpoint, buffer)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "checkpoint.pt"
+        path.write_bytes(buffer.getvalue())
+        client.log_artifact(run_id, str(path))
