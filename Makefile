@@ -37,8 +37,11 @@ validate: install
 test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+LINT_PATHS := benchmark baselines hmil studies tests scripts
+
 lint: install-dev
-	$(BIN)/ruff check benchmark baselines hmil studies tests
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 
 clean:
 	rm -rf $(VENV) .benchmark-cache splits mlflow.db optuna.db mlruns .pytest_cache

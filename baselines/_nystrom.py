@@ -87,8 +87,13 @@ def iterative_pinv(x: torch.Tensor, iterations: int, scale: torch.Tensor | None 
 
 
 def _merged_factors(
-    q: torch.Tensor, k: torch.Tensor, q_land: torch.Tensor, k_land: torch.Tensor, weight: torch.Tensor,
-    keys: torch.Tensor, virtual: torch.Tensor,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    q_land: torch.Tensor,
+    k_land: torch.Tensor,
+    weight: torch.Tensor,
+    keys: torch.Tensor,
+    virtual: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The three Nyström kernels with merged landmarks, and the per-bag Z₀ scale of the full m×m F2.
 
@@ -119,7 +124,9 @@ def _merged_factors(
     f2 = root[:, None, :, None] * p2 * inv_root[:, None, None, :]
     s3 = (q_land @ k.transpose(-1, -2)).masked_fill(~keys[:, None, None, :], float("-inf"))
     log_virtual = torch.where(virtual > 0, virtual.clamp(min=1).log(), float("-inf")).to(s3.dtype)
-    s3 = torch.exp(s3 - torch.logaddexp(torch.logsumexp(s3, -1, keepdim=True), log_virtual[:, None, None, None]))
+    s3 = torch.exp(
+        s3 - torch.logaddexp(torch.logsumexp(s3, -1, keepdim=True), log_virtual[:, None, None, None])
+    )
     # Row sums of the full F2 are Σ_t P_st (≈ 1); column sums are Σ_s w_s P_st / w_t.
     row_max = (p2.sum(-1) * active[:, None, :]).flatten(1).amax(1)
     inv_w = torch.where(active, 1 / weight.clamp(min=1), 0.0)
@@ -160,7 +167,14 @@ class MaskedNystromAttention(nn.Module):
         self.to_qkv = nn.Linear(dim, 3 * dim, bias=False)  # bias-free: the zero pad rows give q = k = v = 0
         self.to_out = nn.Sequential(nn.Linear(dim, dim), nn.Dropout(dropout))
         self.res_conv = (
-            nn.Conv2d(heads, heads, (residual_kernel, 1), padding=(residual_kernel // 2, 0), groups=heads, bias=False)
+            nn.Conv2d(
+                heads,
+                heads,
+                (residual_kernel, 1),
+                padding=(residual_kernel // 2, 0),
+                groups=heads,
+                bias=False,
+            )
             if residual_kernel
             else None
         )
@@ -198,7 +212,9 @@ class MaskedNystromAttention(nn.Module):
         if self.v009_slicing:
             # 0.0.9 returns padded rows [0, n_b): the internal zero rows must exist as query rows.
             t = torch.arange(int(padded.max()), device=dev).unsqueeze(0)
-            qkv = gather_rows(qkv, torch.where((t >= pad[:, None]) & (t < padded[:, None]), t - pad[:, None], -1))
+            qkv = gather_rows(
+                qkv, torch.where((t >= pad[:, None]) & (t < padded[:, None]), t - pad[:, None], -1)
+            )
             offset, virtual, rows = torch.zeros_like(pad), torch.zeros_like(pad), padded
         else:
             # Layout = the input rows; the p_b zero rows only matter as keys (logit 0, value 0): one virtual
@@ -219,11 +235,15 @@ class MaskedNystromAttention(nn.Module):
             q, k, v = (self._heads(c) for c in qkv.chunk(3, dim=-1))  # (B, H, L, d_h)
             qk_land = avg @ qkv[..., : 2 * self.heads * self.head_dim]  # (B, slots, 2·dim) segment means
             q_land, k_land = (self._heads(c) for c in qk_land.chunk(2, dim=-1))  # (B, H, slots, d_h)
-            p1, f2, s3, root, z_scale = _merged_factors(q * scale, k, q_land * scale, k_land, weight, keys, virtual)
+            p1, f2, s3, root, z_scale = _merged_factors(
+                q * scale, k, q_land * scale, k_land, weight, keys, virtual
+            )
             z = iterative_pinv(f2, self.pinv_iterations, z_scale)  # (B, H, r, r)
             # (F1 Z)(F3 v) = P1 (W^-½ Z W^½)(S3 v), multiplied right to left: no (L × r) product.
             inv_root = torch.where(root > 0, 1 / root.clamp(min=1), 0.0)
-            out = p1 @ (inv_root[:, None, :, None] * z @ (root[:, None, :, None] * (s3 @ v)))  # (B, H, L, d_h)
+            out = p1 @ (
+                inv_root[:, None, :, None] * z @ (root[:, None, :, None] * (s3 @ v))
+            )  # (B, H, L, d_h)
             return self._finish(out, v, n, x.shape[1])
 
     def forward_exact(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -47,7 +47,9 @@ def smooth_top1_svm(
         The per-sample losses (...) or a scalar, computed in fp32.
     """
     if logits.shape[-1] < 2:
-        raise ValueError(f"smooth_top1_svm needs at least 2 classes, got logits of shape {tuple(logits.shape)}")
+        raise ValueError(
+            f"smooth_top1_svm needs at least 2 classes, got logits of shape {tuple(logits.shape)}"
+        )
     if reduction not in ("none", "mean", "sum"):
         raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
     x = logits.float()

@@ -68,7 +68,9 @@ class ABMIL(MILModel):
     def __init__(self, config: ABMILConfig, *, in_dim: int, hierarchy: Hierarchy) -> None:
         super().__init__(in_dim=in_dim, n_classes=hierarchy.n_fine)
         self.config = config
-        self.embed = nn.Sequential(nn.Linear(in_dim, config.hidden_dim), nn.ReLU(), nn.Dropout(config.dropout))
+        self.embed = nn.Sequential(
+            nn.Linear(in_dim, config.hidden_dim), nn.ReLU(), nn.Dropout(config.dropout)
+        )
         self.attention = GatedAttention(config.hidden_dim, config.attention_dim, gated=config.gated)
         self.classifier = nn.Linear(config.hidden_dim, hierarchy.n_fine)
 

@@ -105,7 +105,9 @@ def masked_topk(scores: torch.Tensor, mask: torch.Tensor, k: int, *, largest: bo
         first min(k, n_real) entries of a row are its real top-k; callers mask the rest per row.
     """
     fill = float("-inf") if largest else float("inf")
-    return scores.detach().float().masked_fill(~mask, fill).topk(k, dim=-1, largest=largest, sorted=True).indices
+    return (
+        scores.detach().float().masked_fill(~mask, fill).topk(k, dim=-1, largest=largest, sorted=True).indices
+    )
 
 
 def _gather_rows(h: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -119,7 +121,9 @@ def _instance_criterion(name: str, logits: torch.Tensor, targets: torch.Tensor) 
     """Per-sample instance loss: logits (..., 2), targets (...) → (...), fp32."""
     if name == "svm":
         return smooth_top1_svm(logits, targets)
-    flat = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
+    flat = F.cross_entropy(
+        logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none"
+    )
     return flat.reshape(targets.shape)
 
 
@@ -175,7 +179,9 @@ def clam_instance_loss(
         s_out = scores.expand(b, n_classes, n) if n_rows == 1 else scores
         idx = masked_topk(s_out, mask.unsqueeze(1), kk_out)  # (B, C, kk_out)
         logits = torch.einsum("bckd,cod->bcko", _gather_rows(h, idx), weight) + bias[None, :, None, :]
-        per = _instance_criterion(criterion, logits, torch.zeros(idx.shape, dtype=torch.long, device=h.device))
+        per = _instance_criterion(
+            criterion, logits, torch.zeros(idx.shape, dtype=torch.long, device=h.device)
+        )
         j = torch.arange(kk_out, device=h.device)
         other = torch.arange(n_classes, device=h.device) != labels.unsqueeze(1)  # (B, C)
         valid = (j < k_out[:, None, None]) & other.unsqueeze(-1)
@@ -190,7 +196,11 @@ class _AttentionNet(nn.Module):
     def __init__(self, in_dim: int, attention_dim: int, n_heads: int, *, gated: bool, dropout: float) -> None:
         super().__init__()
         self.a = nn.Sequential(nn.Linear(in_dim, attention_dim), nn.Tanh(), nn.Dropout(dropout))
-        self.b = nn.Sequential(nn.Linear(in_dim, attention_dim), nn.Sigmoid(), nn.Dropout(dropout)) if gated else None
+        self.b = (
+            nn.Sequential(nn.Linear(in_dim, attention_dim), nn.Sigmoid(), nn.Dropout(dropout))
+            if gated
+            else None
+        )
         self.c = nn.Linear(attention_dim, n_heads)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
@@ -213,7 +223,10 @@ class CLAM(MILModel):
         c = hierarchy.n_fine
         self.embed = nn.Sequential(nn.Linear(in_dim, width), nn.ReLU(), nn.Dropout(config.dropout))
         self.attention = _AttentionNet(
-            width, att_dim, c if self.multi_branch else 1, gated=config.gated,
+            width,
+            att_dim,
+            c if self.multi_branch else 1,
+            gated=config.gated,
             dropout=ATTENTION_DROPOUT if config.dropout > 0 else 0.0,
         )
         if self.multi_branch:
@@ -244,8 +257,15 @@ class CLAM(MILModel):
             weight = torch.stack([head.weight for head in self.instance_classifiers])  # (C, 2, 512)
             bias = torch.stack([head.bias for head in self.instance_classifiers])  # (C, 2)
             per_bag = clam_instance_loss(
-                scores, h, mask, targets.fine, weight, bias, k=self.config.k_sample,
-                subtyping=self.config.subtyping, criterion=self.config.instance_loss,
+                scores,
+                h,
+                mask,
+                targets.fine,
+                weight,
+                bias,
+                k=self.config.k_sample,
+                subtyping=self.config.subtyping,
+                criterion=self.config.instance_loss,
             )
             out.aux_losses["instance"] = per_bag.mean()
         return out
@@ -267,12 +287,18 @@ _TRAIN_DEFAULTS = {"lr": 2e-4, "weight_decay": 1e-5}  # every README command (§
 _REFERENCE_TRAIN = {"batch_size": 1}  # CLAM trains one slide per step
 
 register_model(
-    "clam-sb", config=CLAMConfig, loss=clam_loss_terms, train_defaults=_TRAIN_DEFAULTS,
+    "clam-sb",
+    config=CLAMConfig,
+    loss=clam_loss_terms,
+    train_defaults=_TRAIN_DEFAULTS,
     reference_train=_REFERENCE_TRAIN,
     description="CLAM single-branch (Lu et al. 2021): gated attention 512/256, instance clustering loss",
 )(CLAMSB)
 register_model(
-    "clam-mb", config=CLAMConfig, loss=clam_loss_terms, train_defaults=_TRAIN_DEFAULTS,
+    "clam-mb",
+    config=CLAMConfig,
+    loss=clam_loss_terms,
+    train_defaults=_TRAIN_DEFAULTS,
     reference_train=_REFERENCE_TRAIN,
     description="CLAM multi-branch (Lu et al. 2021): per-class attention and heads, instance clustering loss",
 )(CLAMMB)

@@ -76,8 +76,12 @@ def dsmil_loss_terms(config: DSMILConfig) -> tuple[LossTerm, ...]:
     """½ bag + ½ max stream, as in the reference training script (§5.2); attention entropy logged only."""
     if config.multilabel:
         # fine_ce (CE on [0, s]) stays visible in the logs but the reference BCE terms are what train.
-        return (LossTerm("fine_ce", 0.0), LossTerm("bag_bce", 0.5), LossTerm("max_bce", 0.5),
-                LossTerm("attn_entropy", 0.0))
+        return (
+            LossTerm("fine_ce", 0.0),
+            LossTerm("bag_bce", 0.5),
+            LossTerm("max_bce", 0.5),
+            LossTerm("attn_entropy", 0.0),
+        )
     return LossTerm("fine_ce", 0.5), LossTerm("max_ce", 0.5), LossTerm("attn_entropy", 0.0)
 
 
@@ -126,7 +130,9 @@ class DSMIL(MILModel):
         else:
             self.query = nn.Linear(d, q)
         self.value: nn.Module = (
-            nn.Sequential(nn.Dropout(config.dropout_v), nn.Linear(d, d), nn.ReLU()) if config.passing_v else nn.Identity()
+            nn.Sequential(nn.Dropout(config.dropout_v), nn.Linear(d, d), nn.ReLU())
+            if config.passing_v
+            else nn.Identity()
         )
         # Conv1d(C, C, kernel d) on the C×d bag matrix = one linear map from all C embeddings to each logit.
         self.bag_classifier = nn.Conv1d(c, c, kernel_size=d)

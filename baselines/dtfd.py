@@ -78,7 +78,9 @@ class DTFDConfig:
 
     def __post_init__(self) -> None:
         if self.distill not in DISTILL_MODES:
-            raise ConfigError(f"model.distill={self.distill!r} is not a distillation; choose one of {DISTILL_MODES}.")
+            raise ConfigError(
+                f"model.distill={self.distill!r} is not a distillation; choose one of {DISTILL_MODES}."
+            )
         for name in ("hidden_dim", "attention_dim", "n_pseudo_bags", "instances_per_group"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"model.{name} must be ≥ 1, got {getattr(self, name)}.")
@@ -108,7 +110,9 @@ class _Residual(nn.Module):
 
     def __init__(self, dim: int) -> None:
         super().__init__()
-        self.block = nn.Sequential(nn.Linear(dim, dim, bias=False), nn.ReLU(), nn.Linear(dim, dim, bias=False), nn.ReLU())
+        self.block = nn.Sequential(
+            nn.Linear(dim, dim, bias=False), nn.ReLU(), nn.Linear(dim, dim, bias=False), nn.ReLU()
+        )
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return h + self.block(h)
@@ -179,14 +183,18 @@ class DTFD(MILModel):
         k = min(self.config.instances_per_group, n)
         with torch.no_grad():  # the ranking only picks indices; no gradient flows through it
             a_inst = a1.sum(1)  # (B, N): every instance sits in exactly one pseudo-bag
-            cam = a_inst.unsqueeze(-1) * F.linear(h.float(), self.classifier1.weight.float())  # (B, N, C), no bias
+            cam = a_inst.unsqueeze(-1) * F.linear(
+                h.float(), self.classifier1.weight.float()
+            )  # (B, N, C), no bias
             # log p ranks like p without saturating to ties at p = 1.
             logp = torch.log_softmax(cam, dim=-1).transpose(1, 2)  # (B, C, N)
             score = torch.gather(logp, 1, rank_class.unsqueeze(-1).expand(b, m, n))  # (B, M, N)
         size = groups.sum(-1, keepdim=True)  # (B, M, 1)
         slot = torch.arange(k, device=h.device)
         # Stable sorts: ties resolve by position among real instances, identical with or without padding.
-        top = torch.sort(score.masked_fill(~groups, float("-inf")), dim=-1, descending=True, stable=True)[1][..., :k]
+        top = torch.sort(score.masked_fill(~groups, float("-inf")), dim=-1, descending=True, stable=True)[1][
+            ..., :k
+        ]
         idx, valid = [top], [slot < size]
         if self.config.distill == "maxmins":
             bottom = torch.sort(score.masked_fill(~groups, float("inf")), dim=-1, stable=True)[1][..., :k]
@@ -203,7 +211,9 @@ class DTFD(MILModel):
         h = self.reduce(x)  # (B, N, E)
         e1 = self.attention1(h).squeeze(-1)  # (B, N) attention logits, computed once on the whole bag
         ids = self._pseudo_bags(x, mask)  # (B, N)
-        groups = ids.unsqueeze(1) == torch.arange(cfg.n_pseudo_bags, device=x.device).view(1, -1, 1)  # (B, M, N)
+        groups = ids.unsqueeze(1) == torch.arange(cfg.n_pseudo_bags, device=x.device).view(
+            1, -1, 1
+        )  # (B, M, N)
         a1 = masked_softmax(e1.unsqueeze(1).expand_as(groups), groups)  # (B, M, N), softmax within each chunk
         f = torch.bmm(a1.to(h.dtype), h)  # (B, M, E) pseudo-bag features
         nonempty = groups.any(-1)  # (B, M)
@@ -231,7 +241,9 @@ class DTFD(MILModel):
     def _tier1_loss(tier1: torch.Tensor, nonempty: torch.Tensor, fine: torch.Tensor) -> torch.Tensor:
         """Mean over bags of the mean CE of their non-empty pseudo-bags; bags without any are skipped."""
         b, m, c = tier1.shape
-        ce = F.cross_entropy(tier1.float().reshape(-1, c), fine.repeat_interleave(m), reduction="none").view(b, m)
+        ce = F.cross_entropy(tier1.float().reshape(-1, c), fine.repeat_interleave(m), reduction="none").view(
+            b, m
+        )
         per_bag = (ce * nonempty).sum(1) / nonempty.sum(1).clamp_min(1)
         has = nonempty.any(1)
         return (per_bag * has).sum() / has.sum().clamp_min(1)

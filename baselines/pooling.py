@@ -43,7 +43,9 @@ class PoolingMIL(MILModel):
     def __init__(self, config: PoolingConfig, *, in_dim: int, hierarchy: Hierarchy) -> None:
         super().__init__(in_dim=in_dim, n_classes=hierarchy.n_fine)
         self.config = config
-        self.embed = nn.Sequential(nn.Linear(in_dim, config.hidden_dim), nn.ReLU(), nn.Dropout(config.dropout))
+        self.embed = nn.Sequential(
+            nn.Linear(in_dim, config.hidden_dim), nn.ReLU(), nn.Dropout(config.dropout)
+        )
         self.classifier = nn.Linear(config.hidden_dim, hierarchy.n_fine)
 
     def _forward(self, x: torch.Tensor, mask: torch.Tensor, targets: Targets | None) -> MILOutput:

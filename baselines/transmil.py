@@ -67,22 +67,29 @@ class TransMILConfig:
 
     def __post_init__(self) -> None:
         if self.dim < 1 or self.heads < 1 or self.dim % self.heads:
-            raise ConfigError(f"model.dim={self.dim} must be a positive multiple of model.heads={self.heads}; "
-                              "the reference uses 512 and 8.")
+            raise ConfigError(
+                f"model.dim={self.dim} must be a positive multiple of model.heads={self.heads}; "
+                "the reference uses 512 and 8."
+            )
         if self.landmarks < 1:
             raise ConfigError(f"model.landmarks={self.landmarks} must be ≥ 1; the reference uses 256.")
         if self.pinv_iterations < 0:
-            raise ConfigError(f"model.pinv_iterations={self.pinv_iterations} must be ≥ 0; the reference uses 6.")
+            raise ConfigError(
+                f"model.pinv_iterations={self.pinv_iterations} must be ≥ 0; the reference uses 6."
+            )
         if self.residual_kernel < 0 or (self.residual_kernel and self.residual_kernel % 2 == 0):
-            raise ConfigError(f"model.residual_kernel={self.residual_kernel} must be 0 (off) or odd; "
-                              "the reference uses 33.")
+            raise ConfigError(
+                f"model.residual_kernel={self.residual_kernel} must be 0 (off) or odd; the reference uses 33."
+            )
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"model.dropout={self.dropout} must be in [0, 1); the reference uses 0.1.")
 
 
 def grid_sides(n: torch.Tensor) -> torch.Tensor:
     """H_b = ⌈√N_b⌉ per bag (exact integer arithmetic; 0 for an empty bag). n: (B,) long → (B,) long."""
-    return torch.tensor([math.isqrt(c - 1) + 1 if c > 0 else 0 for c in n.tolist()], dtype=torch.long, device=n.device)
+    return torch.tensor(
+        [math.isqrt(c - 1) + 1 if c > 0 else 0 for c in n.tolist()], dtype=torch.long, device=n.device
+    )
 
 
 def square_index(n: torch.Tensor, sides: torch.Tensor, width: int) -> torch.Tensor:
@@ -127,7 +134,9 @@ class PPEG(nn.Module):
         grid = grid + nn.functional.conv2d(grid, weight, bias, padding=3, groups=grid.shape[1])
         i = torch.arange(tokens.shape[1], device=dev).unsqueeze(0)
         hs = sides.clamp(min=1).unsqueeze(1)
-        back = torch.where(i < (sides * sides)[:, None], (i // hs) * side + i % hs, -1)  # canvas cell of token i
+        back = torch.where(
+            i < (sides * sides)[:, None], (i // hs) * side + i % hs, -1
+        )  # canvas cell of token i
         return gather_rows(grid.flatten(2).transpose(1, 2), back)
 
 
@@ -138,8 +147,13 @@ class TransLayer(nn.Module):
         super().__init__()
         self.norm = nn.LayerNorm(config.dim)
         self.attn = MaskedNystromAttention(
-            config.dim, heads=config.heads, landmarks=config.landmarks, pinv_iterations=config.pinv_iterations,
-            residual_kernel=config.residual_kernel, dropout=config.dropout, v009_slicing=config.nystrom_v009_slicing,
+            config.dim,
+            heads=config.heads,
+            landmarks=config.landmarks,
+            pinv_iterations=config.pinv_iterations,
+            residual_kernel=config.residual_kernel,
+            dropout=config.dropout,
+            v009_slicing=config.nystrom_v009_slicing,
         )
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -164,7 +178,8 @@ class TransMIL(MILModel):
         self.fc2 = nn.Linear(config.dim, hierarchy.n_fine)
         logger.info(
             "TransMIL: Nyström output rows %s",
-            "FIRST n (nystrom-attention 0.0.9 misalignment, ablation)" if config.nystrom_v009_slicing
+            "FIRST n (nystrom-attention 0.0.9 misalignment, ablation)"
+            if config.nystrom_v009_slicing
             else "last n (corrected, nystrom-attention >= 0.0.10)",
         )
 
@@ -177,7 +192,9 @@ class TransMIL(MILModel):
         sides = grid_sides(n)
         width = max(int((sides * sides).max()), 1)
         idx = square_index(n, sides, width)  # (B, N'_max) position among the real instances
-        squared = gather_rows(h, torch.where(idx >= 0, torch.gather(order, 1, idx.clamp(min=0)), -1))  # (B, N', dim)
+        squared = gather_rows(
+            h, torch.where(idx >= 0, torch.gather(order, 1, idx.clamp(min=0)), -1)
+        )  # (B, N', dim)
         seq = torch.cat([self.cls_token.expand(bsz, 1, -1).to(squared.dtype), squared], dim=1)
         lengths = sides * sides + 1
         seq = self.layer1(seq, lengths)

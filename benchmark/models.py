@@ -21,7 +21,16 @@ from benchmark.core.hierarchy import Hierarchy
 from benchmark.core.overrides import apply_overrides
 from benchmark.core.registry import Registry
 
-__all__ = ["MODELS", "default_loss_terms", "model_modules", "build_model", "ensure_registered", "model_defaults", "register_model", "resolve_model_params"]
+__all__ = [
+    "MODELS",
+    "default_loss_terms",
+    "model_modules",
+    "build_model",
+    "ensure_registered",
+    "model_defaults",
+    "register_model",
+    "resolve_model_params",
+]
 
 MODELS: Registry[type[MILModel]] = Registry("model", "--models")
 
@@ -39,7 +48,9 @@ def model_modules() -> list[str]:
     names = []
     for package in MODEL_PACKAGES:
         pkg = importlib.import_module(package)
-        names += [f"{package}.{m.name}" for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_")]
+        names += [
+            f"{package}.{m.name}" for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_")
+        ]
     return sorted(names) + list(EXTRA_MODEL_MODULES)
 
 
@@ -71,12 +82,18 @@ def register_model(
         raise TypeError(f"model {name}: config must be a dataclass")
     budget = sorted(set(train_defaults or {}) & set(BUDGET_FIELDS))
     if budget:
-        raise TypeError(f"model {name}: train_defaults may not set budget fields {budget}; use reference_train")
+        raise TypeError(
+            f"model {name}: train_defaults may not set budget fields {budget}; use reference_train"
+        )
     if set(reference_train or {}) - set(BUDGET_FIELDS):
         raise TypeError(f"model {name}: reference_train may only set {BUDGET_FIELDS}")
     return MODELS.register(
-        name, config=config, description=description, loss=loss if callable(loss) else tuple(loss),
-        train_defaults=dict(train_defaults or {}), reference_train=dict(reference_train or {}),
+        name,
+        config=config,
+        description=description,
+        loss=loss if callable(loss) else tuple(loss),
+        train_defaults=dict(train_defaults or {}),
+        reference_train=dict(reference_train or {}),
     )
 
 
@@ -104,7 +121,9 @@ def default_loss_terms(name: str, params: Mapping[str, Any]) -> tuple[LossTerm, 
     loss = entry.meta["loss"]
     if callable(loss):
         cfg_cls = entry.meta["config"]
-        return tuple(loss(cfg_cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in params.items()})))
+        return tuple(
+            loss(cfg_cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in params.items()}))
+        )
     return tuple(loss)
 
 

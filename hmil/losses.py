@@ -15,7 +15,15 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["HBA_FORMS", "SCL_POSITIVES", "TAU_MODES", "ham_loss", "hba_loss", "scl_temperature", "supcon_loss"]
+__all__ = [
+    "HBA_FORMS",
+    "SCL_POSITIVES",
+    "TAU_MODES",
+    "ham_loss",
+    "hba_loss",
+    "scl_temperature",
+    "supcon_loss",
+]
 
 HBA_FORMS = ("nll", "ce_on_probs")
 SCL_POSITIVES = ("all_rows", "gt_row")

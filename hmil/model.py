@@ -68,13 +68,17 @@ class HMIL(MILModel):
         self.register_buffer("parent", torch.tensor(hierarchy.parent, dtype=torch.long), persistent=False)
         c = config
         self.embed = OnlineReEmbedding(in_dim, c.hidden_dim, c.coarse_dim, c.fine_dim)
-        self.fine_attention = ClassWiseGatedAttention(c.fine_dim, c.fine_attention_dim, hierarchy.n_fine, c.dropout)
+        self.fine_attention = ClassWiseGatedAttention(
+            c.fine_dim, c.fine_attention_dim, hierarchy.n_fine, c.dropout
+        )
         # HMIL: one scalar head shared by the K_f class-wise embeddings; head="per_class" gives each its own.
         self.fine_head = build_head(c.head, c.fine_dim, hierarchy.n_fine)
         self.coarse_attention: ClassWiseGatedAttention | None = None
         self.coarse_head: nn.Module | None = None
         if c.use_coarse_branch:
-            self.coarse_attention = ClassWiseGatedAttention(c.coarse_dim, c.coarse_attention_dim, self.n_coarse, c.dropout)
+            self.coarse_attention = ClassWiseGatedAttention(
+                c.coarse_dim, c.coarse_attention_dim, self.n_coarse, c.dropout
+            )
             self.coarse_head = build_head(c.head, c.coarse_dim, self.n_coarse)
         if c.init == "kaiming":  # the released code's init; "torch" keeps every layer's default init
             kaiming_init_(self)
@@ -94,7 +98,11 @@ class HMIL(MILModel):
         if targets is not None and self.training:
             aux = self._aux_losses(logits, embeddings, a_f, a_c, mask, targets)
         return MILOutput(
-            logits=logits, coarse_logits=coarse_logits, attention=attention, embeddings=embeddings, aux_losses=aux
+            logits=logits,
+            coarse_logits=coarse_logits,
+            attention=attention,
+            embeddings=embeddings,
+            aux_losses=aux,
         )
 
     def _aux_losses(
@@ -120,8 +128,13 @@ class HMIL(MILModel):
             progress = targets.progress if targets.progress is not None else 0.0
             tau = scl_temperature(progress, mode=c.scl_tau_mode, tau=c.scl_tau, tau_max=c.scl_tau_max)
             aux["supcon"] = supcon_loss(
-                embeddings, targets.fine, tau=tau, tau_base=c.scl_tau_base, positives=c.scl_positives,
-                divide_by_batch=c.scl_divide_by_batch, valid=valid,
+                embeddings,
+                targets.fine,
+                tau=tau,
+                tau_base=c.scl_tau_base,
+                positives=c.scl_positives,
+                divide_by_batch=c.scl_divide_by_batch,
+                valid=valid,
             )
         return aux
 

@@ -21,8 +21,17 @@ from benchmark.core.config import SCHEDULES, LossTerm
 from benchmark.core.errors import ConfigError
 from hmil.losses import HBA_FORMS, SCL_POSITIVES, TAU_MODES
 
-__all__ = ["HEADS", "INITS", "LADDER", "PRESETS", "SCL_SCALES", "HMILCodeConfig", "HMILConfig", "HMILPerClassConfig",
-           "loss_terms"]
+__all__ = [
+    "HEADS",
+    "INITS",
+    "LADDER",
+    "PRESETS",
+    "SCL_SCALES",
+    "HMILCodeConfig",
+    "HMILConfig",
+    "HMILPerClassConfig",
+    "loss_terms",
+]
 
 HEADS = ("shared", "per_class")
 INITS = ("kaiming", "torch")
@@ -109,10 +118,14 @@ class HMILConfig:
             ("init", INITS),
         ):
             if getattr(self, key) not in allowed:
-                raise ConfigError(f"model.{key}={getattr(self, key)!r} is not valid; choose one of {list(allowed)}.")
+                raise ConfigError(
+                    f"model.{key}={getattr(self, key)!r} is not valid; choose one of {list(allowed)}."
+                )
         for key in ("coarse_ce_weight", "ham_weight", "hba_weight", "scl_weight"):
             if not getattr(self, key) >= 0:
-                raise ConfigError(f"model.{key} must be ≥ 0, got {getattr(self, key)}; use 0 to keep a term unoptimised.")
+                raise ConfigError(
+                    f"model.{key} must be ≥ 0, got {getattr(self, key)}; use 0 to keep a term unoptimised."
+                )
         if not 0.0 <= self.constant_beta <= 1.0:
             raise ConfigError(f"model.constant_beta must be in [0, 1], got {self.constant_beta}.")
         for key in ("scl_tau", "scl_tau_max"):
@@ -185,13 +198,24 @@ class HMILPerClassConfig(HMILConfig):
 
 
 def _preset_fields(cls: type[HMILConfig]) -> dict[str, Any]:
-    architecture = {"hidden_dim", "coarse_dim", "fine_dim", "coarse_attention_dim", "fine_attention_dim", "dropout",
-                    "head", "init"}
+    architecture = {
+        "hidden_dim",
+        "coarse_dim",
+        "fine_dim",
+        "coarse_attention_dim",
+        "fine_attention_dim",
+        "dropout",
+        "head",
+        "init",
+    }
     return {k: v for k, v in dataclasses.asdict(cls()).items() if k not in architecture}
 
 
 #: The switches each preset resolves to (§9); the two config classes' defaults.
-PRESETS: dict[str, dict[str, Any]] = {"paper": _preset_fields(HMILConfig), "code": _preset_fields(HMILCodeConfig)}
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": _preset_fields(HMILConfig),
+    "code": _preset_fields(HMILCodeConfig),
+}
 
 #: The ablation ladder (§13) as overrides of the ``hmil`` (paper) model; rung 9 is the ``hmil-code`` model.
 LADDER: dict[str, dict[str, Any]] = {
@@ -218,7 +242,12 @@ def loss_terms(config: HMILConfig) -> tuple[LossTerm, ...]:
     if not config.curriculum:
         schedule, beta, anti_beta, complement = "constant", 1.0, 1.0, False
     elif config.schedule == "constant":
-        schedule, beta, anti_beta, complement = "constant", config.constant_beta, 1.0 - config.constant_beta, False
+        schedule, beta, anti_beta, complement = (
+            "constant",
+            config.constant_beta,
+            1.0 - config.constant_beta,
+            False,
+        )
     else:
         schedule, beta, anti_beta, complement = config.schedule, 1.0, 1.0, True
 

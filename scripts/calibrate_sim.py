@@ -47,7 +47,9 @@ log = logging.getLogger("calibrate_sim")
 class GatedABMIL(nn.Module):
     """Gated attention MIL: h = fc(x); a = softmax_N(w·(tanh(V h) ⊙ σ(U h))); logits = W Σ a h."""
 
-    def __init__(self, dim: int, n_classes: int, hidden: int = 512, attn: int = 128, dropout: float = 0.25) -> None:
+    def __init__(
+        self, dim: int, n_classes: int, hidden: int = 512, attn: int = 128, dropout: float = 0.25
+    ) -> None:
         super().__init__()
         self.fc = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout))
         self.v, self.u, self.w = nn.Linear(hidden, attn), nn.Linear(hidden, attn), nn.Linear(attn, 1)
@@ -88,7 +90,9 @@ def split_60_20_20(y: np.ndarray, cases: np.ndarray, seed: int) -> tuple[np.ndar
         train, val = train_test_split(trval, test_size=0.25, stratify=y[trval], random_state=seed)
         return train, val, test
     trval, test = next(StratifiedGroupKFold(5, shuffle=True, random_state=seed).split(idx, y, cases))
-    tr, va = next(StratifiedGroupKFold(4, shuffle=True, random_state=seed).split(trval, y[trval], cases[trval]))
+    tr, va = next(
+        StratifiedGroupKFold(4, shuffle=True, random_state=seed).split(trval, y[trval], cases[trval])
+    )
     return trval[tr], trval[va], test
 
 
@@ -139,7 +143,9 @@ def run_split(bags: BagCollection, split_seed: int, epochs: int, batch_size: int
 def load(args: argparse.Namespace, tmp: Path) -> BagCollection:
     if not args.set:
         loader = load_panda_sim if args.dataset == "panda-sim" else load_bracs_sim
-        return loader(DataConfig(name=args.dataset, seed=args.seed, scale=args.scale, cache_dir=args.cache_dir))
+        return loader(
+            DataConfig(name=args.dataset, seed=args.seed, scale=args.scale, cache_dir=args.cache_dir)
+        )
     base = PandaSimParams() if args.dataset == "panda-sim" else BracsSimParams()
     fields = {f.name: f for f in dataclasses.fields(base)}
     changes = {}
@@ -177,26 +183,48 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.time()
         bags = load(args, Path(tmp))
         shares = np.bincount(bags.fine_labels, minlength=bags.hierarchy.n_fine) / len(bags)
-        log.info("%s: %d slides, %d instances, %d cases; fine shares %s (%.1fs)", bags.name, len(bags),
-                 int(bags.offsets[-1]), len(set(bags.case_ids)), np.round(shares, 3).tolist(), time.time() - t0)
+        log.info(
+            "%s: %d slides, %d instances, %d cases; fine shares %s (%.1fs)",
+            bags.name,
+            len(bags),
+            int(bags.offsets[-1]),
+            len(set(bags.case_ids)),
+            np.round(shares, 3).tolist(),
+            time.time() - t0,
+        )
         results = []
         for split in args.splits:
             t0 = time.time()
             r = run_split(bags, split, args.epochs, args.batch_size, args.lr)
             results.append(r)
-            log.info("split %d: fine AUC %.3f acc %.3f | coarse AUC %.3f acc %.3f | qwk %s | best epoch %d (%.0fs)",
-                     split, r["fine_auc"], r["fine_acc"], r["coarse_auc"], r["coarse_acc"],
-                     f"{r['qwk']:.3f}" if "qwk" in r else "-", r["best_epoch"], time.time() - t0)
+            log.info(
+                "split %d: fine AUC %.3f acc %.3f | coarse AUC %.3f acc %.3f | qwk %s | best epoch %d (%.0fs)",
+                split,
+                r["fine_auc"],
+                r["fine_acc"],
+                r["coarse_auc"],
+                r["coarse_acc"],
+                f"{r['qwk']:.3f}" if "qwk" in r else "-",
+                r["best_epoch"],
+                time.time() - t0,
+            )
     keys = ["fine_auc", "fine_acc", "coarse_auc", "coarse_acc"] + (["qwk"] if "qwk" in results[0] else [])
-    summary = {k: (float(np.mean([r[k] for r in results])), float(np.std([r[k] for r in results]))) for k in keys}
+    summary = {
+        k: (float(np.mean([r[k] for r in results])), float(np.std([r[k] for r in results]))) for k in keys
+    }
     conf = np.sum([r["confusion"] for r in results], axis=0)
-    log.info("mean ± sd over %d split(s): %s", len(results),
-             ", ".join(f"{k} {m:.3f} ± {s:.3f}" for k, (m, s) in summary.items()))
+    log.info(
+        "mean ± sd over %d split(s): %s",
+        len(results),
+        ", ".join(f"{k} {m:.3f} ± {s:.3f}" for k, (m, s) in summary.items()),
+    )
     log.info("test confusion summed over splits (rows = true %s):\n%s", list(bags.hierarchy.fine), conf)
     if bags.name == "panda-sim":
         log.info("ISUP 2 vs 3 (rows true 2, 3; cols predicted 2, 3): %s", conf[2:4, 2:4].tolist())
     if args.json:
-        Path(args.json).write_text(json.dumps({"args": vars(args), "summary": summary, "runs": results}, indent=1))
+        Path(args.json).write_text(
+            json.dumps({"args": vars(args), "summary": summary, "runs": results}, indent=1)
+        )
     return 0
 
 

@@ -26,16 +26,23 @@ import pandas as pd
 import torch
 
 from benchmark.core.config import CVConfig, DataConfig
+from benchmark.cv.files import fold_indices, get_or_create_splits
 from benchmark.data import load_dataset
 from benchmark.data.sim.datasets import PANDA_EMBEDDING, PandaSimParams, generate_simulated
 from benchmark.data.stats import feature_stats
 from benchmark.run.resolve import resolve_run_config
-from benchmark.cv.files import fold_indices, get_or_create_splits
 from benchmark.run.train import fold_seed, train_fold
 
 
-def measure(gains: list[float], models: list[str], folds: list[int], epochs: int | None, out: Path,
-            cache_dir: str, splits_dir: str) -> None:
+def measure(
+    gains: list[float],
+    models: list[str],
+    folds: list[int],
+    epochs: int | None,
+    out: Path,
+    cache_dir: str,
+    splits_dir: str,
+) -> None:
     base = load_dataset(DataConfig(name="panda-sim", cache_dir=cache_dir))
     cv = CVConfig()
     splits, _, digest = get_or_create_splits(splits_dir, base.name, base.table(), cv)
@@ -46,19 +53,38 @@ def measure(gains: list[float], models: list[str], folds: list[int], epochs: int
         bags = generate_simulated("panda-sim", PandaSimParams(), 0, tmp, embedding=embedding)
         if not np.array_equal(bags.fine_labels, base.fine_labels) or bags.slide_ids != base.slide_ids:
             raise SystemExit("the regenerated set changed slides or labels")
-        share = feature_stats(bags, instance_labels=np.load(Path(tmp) / "patterns.npy")).pattern_variance_share
+        share = feature_stats(
+            bags, instance_labels=np.load(Path(tmp) / "patterns.npy")
+        ).pattern_variance_share
         print(f"signal_gain={gain}: pattern variance share {share:.4f}", flush=True)
         for model in models:
             train = {"device": "cpu"} | ({"epochs": str(epochs)} if epochs else {})
-            config = resolve_run_config(model, data=DataConfig(name="panda-sim"), cv=cv, seed=0,
-                                        train_overrides=train, model_overrides={})
+            config = resolve_run_config(
+                model,
+                data=DataConfig(name="panda-sim"),
+                cv=cv,
+                seed=0,
+                train_overrides=train,
+                model_overrides={},
+            )
             for fold in folds:
-                outcome = train_fold(config, bags, fold_indices(splits, bags.table(), fold), seed=fold_seed(0, fold))
+                outcome = train_fold(
+                    config, bags, fold_indices(splits, bags.table(), fold), seed=fold_seed(0, fold)
+                )
                 flat = outcome.test.flat("test")
-                rows.append({"signal_gain": gain, "pattern_share": share, "model": model, "fold": fold,
-                             "fine_auc": flat["test.fine.auc"], "coarse_auc": flat["test.coarse.auc"],
-                             "fine_accuracy": flat["test.fine.accuracy"], "steps": outcome.steps,
-                             "split_digest": digest[:12]})
+                rows.append(
+                    {
+                        "signal_gain": gain,
+                        "pattern_share": share,
+                        "model": model,
+                        "fold": fold,
+                        "fine_auc": flat["test.fine.auc"],
+                        "coarse_auc": flat["test.coarse.auc"],
+                        "fine_accuracy": flat["test.fine.accuracy"],
+                        "steps": outcome.steps,
+                        "split_digest": digest[:12],
+                    }
+                )
                 print(f"  {model} fold {fold}: fine AUC {flat['test.fine.auc']:.3f}", flush=True)
             pd.DataFrame(rows).to_csv(out, index=False)  # after every model: a crash keeps what finished
 
@@ -81,22 +107,41 @@ def plot(csvs: list[str], path: str) -> None:
     for k, (model, colour) in enumerate(zip(order, palette, strict=True)):
         rows = summary.loc[model].reset_index()
         dodge = 1.0 + 0.025 * (k - (len(order) - 1) / 2)  # multiplicative: the x axis is logarithmic
-        ax.errorbar(rows["share_pct"] * dodge, rows["mean"], yerr=rows["std"], color=colour, marker=markers[model],
-                    capsize=3, lw=1.6, ms=6, label=model)
+        ax.errorbar(
+            rows["share_pct"] * dodge,
+            rows["mean"],
+            yerr=rows["std"],
+            color=colour,
+            marker=markers[model],
+            capsize=3,
+            lw=1.6,
+            ms=6,
+            label=model,
+        )
     default = df.loc[np.isclose(df["signal_gain"], 1.0), "share_pct"]
     if len(default):
         ax.axvline(float(default.iloc[0]), color="grey", ls=":", lw=1)
-        ax.text(float(default.iloc[0]) * 0.97, 0.985, "panda-sim default", color="grey", fontsize=8, ha="right",
-                va="top")
+        ax.text(
+            float(default.iloc[0]) * 0.97,
+            0.985,
+            "panda-sim default",
+            color="grey",
+            fontsize=8,
+            ha="right",
+            va="top",
+        )
     ax.axhline(0.5, color="grey", lw=0.6, ls="--")
     shares = sorted(df["share_pct"].unique())
     ax.set_xscale("log")
     ax.set_xticks(shares, [f"{v:.1f}" for v in shares])
     ax.minorticks_off()
     n_folds = int(df.groupby(["model", "signal_gain"])["fold"].nunique().min())
-    ax.set(xlabel="tissue-pattern share of the instance-feature variance (%, log scale)",
-           ylabel="test fine macro AUC", ylim=(0.45, 1.0),
-           title=f"panda-sim v2, equal budgets: fine AUC vs pattern share (mean ± sd, {n_folds} folds)")
+    ax.set(
+        xlabel="tissue-pattern share of the instance-feature variance (%, log scale)",
+        ylabel="test fine macro AUC",
+        ylim=(0.45, 1.0),
+        title=f"panda-sim v2, equal budgets: fine AUC vs pattern share (mean ± sd, {n_folds} folds)",
+    )
     ax.title.set_fontsize(10)
     ax.legend(title="model", frameon=False, loc="lower right")
     ax.grid(alpha=0.3)
@@ -122,8 +167,15 @@ def main() -> None:
         plot(args.csvs or [args.out], args.plot)
         return
     torch.set_num_threads(args.threads)
-    measure([float(g) for g in args.gains.split(",")], [m for m in args.models.split(",") if m],
-            [int(f) for f in args.folds.split(",")], args.epochs, Path(args.out), args.cache_dir, args.splits_dir)
+    measure(
+        [float(g) for g in args.gains.split(",")],
+        [m for m in args.models.split(",") if m],
+        [int(f) for f in args.folds.split(",")],
+        args.epochs,
+        Path(args.out),
+        args.cache_dir,
+        args.splits_dir,
+    )
 
 
 if __name__ == "__main__":

@@ -16,9 +16,12 @@ __all__ = ["abmil_space"]
 @register_space("abmil", "abmil-plain")
 def abmil_space(trial: optuna.trial.BaseTrial) -> Overrides:
     """lr, weight decay, dropout, hidden (M) and attention (L) widths."""
-    model = suggest_model(trial, {
-        "dropout": ("float", 0.0, 0.5),
-        "hidden_dim": ("cat", [128, 256, 512]),
-        "attention_dim": ("cat", [64, 128, 256]),
-    })
+    model = suggest_model(
+        trial,
+        {
+            "dropout": ("float", 0.0, 0.5),
+            "hidden_dim": ("cat", [128, 256, 512]),
+            "attention_dim": ("cat", [64, 128, 256]),
+        },
+    )
     return Overrides(train=suggest_optimizer(trial), model=model)

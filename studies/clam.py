@@ -18,11 +18,14 @@ __all__ = ["clam_space"]
 @register_space("clam-sb", "clam-mb")
 def clam_space(trial: optuna.trial.BaseTrial) -> Overrides:
     """lr, weight decay, dropout, size, k_sample and the bag weight."""
-    model = suggest_model(trial, {
-        "dropout": ("float", 0.0, 0.5),
-        "size": ("cat", ["small", "big"]),
-        "k_sample": ("cat", [4, 8, 16]),
-    })
+    model = suggest_model(
+        trial,
+        {
+            "dropout": ("float", 0.0, 0.5),
+            "size": ("cat", ["small", "big"]),
+            "k_sample": ("cat", [4, 8, 16]),
+        },
+    )
     w = trial.suggest_float("clam.bag_weight", 0.5, 0.95)
     # Rounded so that w = 0.7 gives exactly the reference 0.3 (1 − 0.7 is 0.30000000000000004 in floats).
     loss = {"fine_ce.weight": number_str(w), "instance.weight": number_str(round(1.0 - w, 12))}

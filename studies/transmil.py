@@ -18,10 +18,13 @@ __all__ = ["transmil_space"]
 @register_space("transmil")
 def transmil_space(trial: optuna.trial.BaseTrial) -> Overrides:
     """lr, weight decay, width (heads = width / 64), landmarks and dropout."""
-    model = suggest_model(trial, {
-        "dim": ("cat", [256, 512]),
-        "landmarks": ("cat", [64, 128, 256]),
-        "dropout": ("float", 0.0, 0.3),
-    })
+    model = suggest_model(
+        trial,
+        {
+            "dim": ("cat", [256, 512]),
+            "landmarks": ("cat", [64, 128, 256]),
+            "dropout": ("float", 0.0, 0.3),
+        },
+    )
     model["heads"] = str(int(model["dim"]) // 64)  # derived, not a free parameter
     return Overrides(train=suggest_optimizer(trial), model=model)

@@ -16,8 +16,14 @@ ensure_registered()
 
 
 def _config(model, data="panda-sim", **train):
-    return resolve_run_config(model, data=DataConfig(name=data), cv=CVConfig(), seed=0,
-                              train_overrides={k: str(v) for k, v in train.items()}, model_overrides={})
+    return resolve_run_config(
+        model,
+        data=DataConfig(name=data),
+        cv=CVConfig(),
+        seed=0,
+        train_overrides={k: str(v) for k, v in train.items()},
+        model_overrides={},
+    )
 
 
 def _budget(config):
@@ -71,8 +77,15 @@ def test_models_may_not_register_budget_fields_as_defaults():
 
 def test_classical_sets_use_ilse_protocol_unless_overridden():
     train = _config("abmil", data="musk1").train
-    assert (train.standardize, train.batch_size, train.lr, train.weight_decay, train.optimizer, train.epochs,
-            train.patience) == (True, 1, 5e-4, 5e-4, "adam", 100, 20)
+    assert (
+        train.standardize,
+        train.batch_size,
+        train.lr,
+        train.weight_decay,
+        train.optimizer,
+        train.epochs,
+        train.patience,
+    ) == (True, 1, 5e-4, 5e-4, "adam", 100, 20)
     assert _config("abmil", data="musk1", lr=1e-3).train.lr == 1e-3
     # Equal budgets hold on these sets too: the protocol applies to every method alike.
     assert len({_budget(_config(m, data="musk1")) for m in ("abmil", "hmil", "transmil")}) == 1
@@ -89,7 +102,9 @@ def test_the_protocol_is_announced_in_one_log_line(caplog):
     assert "10-fold CV" in lines[0]
 
 
-@pytest.mark.parametrize(("dataset", "folds", "expected"), [("musk1", None, 10), ("panda-sim", None, 5), ("musk1", 3, 3)])
+@pytest.mark.parametrize(
+    ("dataset", "folds", "expected"), [("musk1", None, 10), ("panda-sim", None, 5), ("musk1", 3, 3)]
+)
 def test_the_dataset_recommends_its_cv_unless_folds_are_given(dataset, folds, expected):
     from benchmark.cli.args import build_parser
     from benchmark.cli.commands import cv_config

@@ -29,9 +29,25 @@ def _finished_runs(tmp) -> int:
 
 def _run(tmp, capsys, *args) -> tuple[int, str]:
     capsys.readouterr()
-    code = main(["run", "--models", "meanpool", "--folds", "2", "--epochs", "1", "--no-compare",
-                 "--cache-dir", str(tmp / "cache"), "--splits-dir", str(tmp / "splits"),
-                 "--tracking-uri", f"sqlite:///{tmp}/x.db", *args])
+    code = main(
+        [
+            "run",
+            "--models",
+            "meanpool",
+            "--folds",
+            "2",
+            "--epochs",
+            "1",
+            "--no-compare",
+            "--cache-dir",
+            str(tmp / "cache"),
+            "--splits-dir",
+            str(tmp / "splits"),
+            "--tracking-uri",
+            f"sqlite:///{tmp}/x.db",
+            *args,
+        ]
+    )
     return code, capsys.readouterr().err
 
 
@@ -44,8 +60,10 @@ def _panda(tmp, slides, rows=None, layout="h5"):
 
 def _csv_dataset(tmp, slides, labels, *, groups=GROUPS, cases=None):
     data = tmp / "csvdata"
-    rows = [{"slide_id": s, "label": labels[i], "case_id": (cases or list(slides))[i]}
-            for i, s in enumerate(slides)]
+    rows = [
+        {"slide_id": s, "label": labels[i], "case_id": (cases or list(slides))[i]}
+        for i, s in enumerate(slides)
+    ]
     fx.write_labels_csv(data / "labels.csv", rows)
     fx.write_hierarchy_toml(data / "hierarchy.toml", groups)
     fx.write_clam_h5(data, slides)
@@ -134,8 +152,25 @@ def test_split_file_edited_so_a_case_leaks_into_test(tmp_path, capsys):
     slides = fx.make_slides(24, prefix="s")
     cases = [f"p{i // 2:02d}" for i in range(24)]  # two slides per case
     data = _csv_dataset(tmp_path, slides, ["A", "A", "B", "B", "C", "C"] * 4, cases=cases)
-    assert main(["splits", "make", "--dataset", "csv", "--data-dir", str(data), "--folds", "2",
-                 "--splits-dir", str(tmp_path / "splits"), "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert (
+        main(
+            [
+                "splits",
+                "make",
+                "--dataset",
+                "csv",
+                "--data-dir",
+                str(data),
+                "--folds",
+                "2",
+                "--splits-dir",
+                str(tmp_path / "splits"),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+            ]
+        )
+        == 0
+    )
     path = tmp_path / "splits" / "csv" / "kfold-k2-seed0.csv"
     rows = list(csv.DictReader(path.open()))
     first = next(r for r in rows if r["fold_0"] == "train")

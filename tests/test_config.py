@@ -10,8 +10,8 @@ from benchmark.core.config import (
     flatten,
 )
 from benchmark.core.errors import ConfigError
-from benchmark.run.loss_weighting import schedule_factor
 from benchmark.core.overrides import apply_overrides, parse_set_options
+from benchmark.run.loss_weighting import schedule_factor
 
 
 def test_overrides_are_cast_and_unknown_keys_rejected():
@@ -37,8 +37,9 @@ def test_validation_messages():
 
 def test_hash_ignores_execution_only_fields_and_tracks_results():
     base = RunConfig(model="abmil")
-    moved = RunConfig(model="abmil", data=DataConfig(cache_dir="/elsewhere", data_dir="/x"),
-                      train=TrainConfig(device="cpu"))
+    moved = RunConfig(
+        model="abmil", data=DataConfig(cache_dir="/elsewhere", data_dir="/x"), train=TrainConfig(device="cpu")
+    )
     assert config_hash(base) == config_hash(moved)
     assert config_hash(base) != config_hash(RunConfig(model="abmil", train=TrainConfig(lr=1e-3)))
     assert config_hash(base) != config_hash(RunConfig(model="abmil", model_params={"dropout": 0.1}))
@@ -55,8 +56,12 @@ def test_run_config_is_frozen():
 
 @pytest.mark.parametrize(
     ("schedule", "complement", "expected"),
-    [("linear", False, [1.0, 0.5, 0.05]), ("quadratic", False, [1.0, 0.75, 1 - 0.95**2]),
-     ("constant", False, [1.0, 1.0, 1.0]), ("linear", True, [0.0, 0.5, 0.95])],
+    [
+        ("linear", False, [1.0, 0.5, 0.05]),
+        ("quadratic", False, [1.0, 0.75, 1 - 0.95**2]),
+        ("constant", False, [1.0, 1.0, 1.0]),
+        ("linear", True, [0.0, 0.5, 0.95]),
+    ],
 )
 def test_schedules_at_0_half_and_last_epoch(schedule, complement, expected):
     term = LossTerm("x", schedule=schedule, complement=complement)

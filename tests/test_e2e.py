@@ -18,8 +18,17 @@ from benchmark.cli.main import main
 
 def _args(tmp, *extra):
     return [
-        "--dataset", "panda-sim", "--scale", "0.2", "--cache-dir", str(tmp / "cache"),
-        "--splits-dir", str(tmp / "splits"), "--tracking-uri", f"sqlite:///{tmp}/x.db", *extra,
+        "--dataset",
+        "panda-sim",
+        "--scale",
+        "0.2",
+        "--cache-dir",
+        str(tmp / "cache"),
+        "--splits-dir",
+        str(tmp / "splits"),
+        "--tracking-uri",
+        f"sqlite:///{tmp}/x.db",
+        *extra,
     ]
 
 
@@ -68,8 +77,22 @@ def test_compare_json_has_fine_and_coarse_accuracy_specificity_auc(finished_run,
     out = {}
     for level in ("fine", "coarse"):
         capsys.readouterr()
-        assert main(["compare", "--dataset", "panda-sim", "--tracking-uri", f"sqlite:///{finished_run}/x.db",
-                     "--format", "json", "--level", level]) == 0
+        assert (
+            main(
+                [
+                    "compare",
+                    "--dataset",
+                    "panda-sim",
+                    "--tracking-uri",
+                    f"sqlite:///{finished_run}/x.db",
+                    "--format",
+                    "json",
+                    "--level",
+                    level,
+                ]
+            )
+            == 0
+        )
         out[level] = json.loads(capsys.readouterr().out)
     for level in ("fine", "coarse"):
         abmil = out[level]["methods"]["abmil"]
@@ -96,22 +119,46 @@ def test_compare_shows_the_optimiser_steps_each_fold_spent(finished_run, capsys)
 
 
 def test_rerun_skips_finished_folds(finished_run):
-    assert main(["run", *_args(finished_run, "--models", "abmil", "--folds", "3", "--epochs", "2",
-                                "--no-compare")]) == 0
+    assert (
+        main(
+            [
+                "run",
+                *_args(finished_run, "--models", "abmil", "--folds", "3", "--epochs", "2", "--no-compare"),
+            ]
+        )
+        == 0
+    )
     _, runs = _runs(finished_run)
     assert len([r for r in runs if r.data.tags.get("benchmark.role") == "fold"]) == 3
 
 
 def test_sigkill_during_fold_2_then_resume(tmp_path):
     """Kill the process (SIGKILL) while fold 2 of 3 trains; the rerun redoes only fold 2."""
-    cmd = [sys.executable, "-m", "benchmark.cli.main", "run",
-           *_args(tmp_path, "--models", "abmil", "--folds", "3", "--epochs", "8", "--no-compare",
-                  "--set", "train.patience=0")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmark.cli.main",
+        "run",
+        *_args(
+            tmp_path,
+            "--models",
+            "abmil",
+            "--folds",
+            "3",
+            "--epochs",
+            "8",
+            "--no-compare",
+            "--set",
+            "train.patience=0",
+        ),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 240
     # Poll the store with plain sqlite3 (read-only): an MlflowClient here would race the child's schema migration.
-    query = ("SELECT r.status FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
-             "WHERE t.key = 'benchmark.fold' AND t.value = '2'")
+    query = (
+        "SELECT r.status FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
+        "WHERE t.key = 'benchmark.fold' AND t.value = '2'"
+    )
     try:
         while time.time() < deadline:
             time.sleep(0.3)
@@ -128,8 +175,26 @@ def test_sigkill_during_fold_2_then_resume(tmp_path):
             pytest.fail("fold 2 never started")
     finally:
         proc.wait()
-    assert main(["run", *_args(tmp_path, "--models", "abmil", "--folds", "3", "--epochs", "8", "--no-compare",
-                               "--set", "train.patience=0")]) == 0
+    assert (
+        main(
+            [
+                "run",
+                *_args(
+                    tmp_path,
+                    "--models",
+                    "abmil",
+                    "--folds",
+                    "3",
+                    "--epochs",
+                    "8",
+                    "--no-compare",
+                    "--set",
+                    "train.patience=0",
+                ),
+            ]
+        )
+        == 0
+    )
     _, runs = _runs(tmp_path)
     folds = [r for r in runs if r.data.tags.get("benchmark.role") == "fold"]
     finished = sorted(int(r.data.tags["benchmark.fold"]) for r in folds if r.info.status == "FINISHED")

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from benchmark.core.contract import Targets
-from benchmark.run.encoders import EncodedMIL, build_pipeline
 from benchmark.core.errors import ConfigError
 from benchmark.core.hierarchy import Hierarchy
 from benchmark.models import MODELS, ensure_registered, resolve_model_params
+from benchmark.run.encoders import EncodedMIL, build_pipeline
 
 ensure_registered()
 HIER = Hierarchy.from_groups({"benign": ["0"], "low": ["1", "2"], "high": ["3", "4", "5"]})
@@ -17,8 +17,15 @@ HIER = Hierarchy.from_groups({"benign": ["0"], "low": ["1", "2"], "high": ["3", 
 
 def _pipeline(name: str) -> EncodedMIL:
     torch.manual_seed(0)
-    model = build_pipeline(name, resolve_model_params(name), in_dim=64, hierarchy=HIER, encoder="small-cnn",
-                           encoder_dim=16, image_shape=(8, 8))
+    model = build_pipeline(
+        name,
+        resolve_model_params(name),
+        in_dim=64,
+        hierarchy=HIER,
+        encoder="small-cnn",
+        encoder_dim=16,
+        image_shape=(8, 8),
+    )
     assert isinstance(model, EncodedMIL) and model.model.in_dim == 16
     return model
 
@@ -47,8 +54,16 @@ def test_padding_never_changes_an_encoded_bag(name: str) -> None:
 
 def test_non_image_features_are_refused() -> None:
     with pytest.raises(ConfigError, match=r"train.encoder=small-cnn: instances of width 1000 are not images"):
-        build_pipeline("abmil", resolve_model_params("abmil"), in_dim=1000, hierarchy=HIER, encoder="small-cnn")
+        build_pipeline(
+            "abmil", resolve_model_params("abmil"), in_dim=1000, hierarchy=HIER, encoder="small-cnn"
+        )
     with pytest.raises(ConfigError, match=r"image shape 7×7 does not fit instances of width 64"):
-        build_pipeline("abmil", resolve_model_params("abmil"), in_dim=64, hierarchy=HIER, encoder="small-cnn",
-                       image_shape=(7, 7))
+        build_pipeline(
+            "abmil",
+            resolve_model_params("abmil"),
+            in_dim=64,
+            hierarchy=HIER,
+            encoder="small-cnn",
+            image_shape=(7, 7),
+        )
     assert "abmil" in MODELS

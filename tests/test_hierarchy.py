@@ -22,7 +22,9 @@ def test_matrix_and_roll_up():
 
 def test_toml_round_trip(tmp_path):
     path = tmp_path / "h.toml"
-    path.write_text('fine = ["NILM", "LSIL", "HSIL"]\n[groups]\nnegative = ["NILM"]\npositive = ["HSIL", "LSIL"]\n')
+    path.write_text(
+        'fine = ["NILM", "LSIL", "HSIL"]\n[groups]\nnegative = ["NILM"]\npositive = ["HSIL", "LSIL"]\n'
+    )
     h = Hierarchy.from_toml(path)
     assert h.fine == ("NILM", "LSIL", "HSIL")
     assert h.coarse == ("negative", "positive")

@@ -95,7 +95,9 @@ def test_permutation_invariance(name):
     model = make(name).eval()
     x, mask = ragged(lengths=(6, 6))
     perm = torch.randperm(6, generator=torch.Generator().manual_seed(3))
-    torch.testing.assert_close(model(x, mask).logits, model(x[:, perm], mask[:, perm]).logits, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        model(x, mask).logits, model(x[:, perm], mask[:, perm]).logits, atol=1e-5, rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -128,7 +130,9 @@ def _two_steps(name: str, seed: int) -> dict[str, torch.Tensor]:
     for step in range(2):
         x, mask = ragged(seed=step)
         out = model(x, mask, targets())
-        loss = torch.nn.functional.cross_entropy(out.logits, targets().fine) + sum(out.aux_losses.values(), 0.0)
+        loss = torch.nn.functional.cross_entropy(out.logits, targets().fine) + sum(
+            out.aux_losses.values(), 0.0
+        )
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -147,8 +151,10 @@ def test_determinism_in_fresh_process():
         "import torch; torch.set_num_threads(1); from tests.test_models import _two_steps; "
         "s=_two_steps('abmil',0); print(float(sum(v.float().sum() for v in s.values())))"
     )
-    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-            for _ in range(2)]
+    runs = [
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        for _ in range(2)
+    ]
     here = float(sum(v.float().sum() for v in _two_steps("abmil", 0).values()))
     assert runs[0] == runs[1]
     assert float(runs[0]) == pytest.approx(here, abs=0, rel=1e-12)
@@ -174,9 +180,16 @@ def test_forward_rejects_bad_inputs(name):
 
 @pytest.mark.parametrize(
     ("name", "d", "c", "expected"),
-    [("abmil", 1024, 2, 657_283), ("abmil", 1536, 2, 919_427), ("abmil", 1024, 6, 659_335), ("abmil", 1536, 7, 921_992),
-     ("abmil-plain", 1024, 2, 591_619), ("abmil-plain", 1536, 2, 853_763), ("abmil-plain", 1024, 6, 593_671),
-     ("abmil-plain", 1536, 7, 856_328)],
+    [
+        ("abmil", 1024, 2, 657_283),
+        ("abmil", 1536, 2, 919_427),
+        ("abmil", 1024, 6, 659_335),
+        ("abmil", 1536, 7, 921_992),
+        ("abmil-plain", 1024, 2, 591_619),
+        ("abmil-plain", 1536, 2, 853_763),
+        ("abmil-plain", 1024, 6, 593_671),
+        ("abmil-plain", 1536, 7, 856_328),
+    ],
 )
 def test_parameter_counts_match_baselines_md(name, d, c, expected):
     hier = Hierarchy.from_groups({"all": [f"c{i}" for i in range(c)]})

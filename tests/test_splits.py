@@ -83,7 +83,9 @@ def test_no_case_crosses_roles(request: pytest.FixtureRequest, name: str) -> Non
 
 
 @pytest.mark.parametrize("name", ["kfold", "mc"])
-def test_every_class_in_every_training_part(request: pytest.FixtureRequest, table: pd.DataFrame, name: str) -> None:
+def test_every_class_in_every_training_part(
+    request: pytest.FixtureRequest, table: pd.DataFrame, name: str
+) -> None:
     splits = request.getfixturevalue(name)
     for k in range(len(fold_columns(splits))):
         train = table["fine_label"].to_numpy()[fold_indices(splits, table, k)["train"]]
@@ -108,8 +110,13 @@ def test_kfold_val_is_about_val_fraction_of_training_part(table: pd.DataFrame, k
 
 def test_mc_sizes_about_80_10_10() -> None:
     # singleton cases: 100 slides, classes 50/30/20 → exactly 80/10/10 slides, 5/3/2 per class in val and test
-    t = pd.DataFrame({"slide_id": [f"s{i}" for i in range(100)], "case_id": [f"c{i}" for i in range(100)],
-                      "fine_label": [0] * 50 + [1] * 30 + [2] * 20})
+    t = pd.DataFrame(
+        {
+            "slide_id": [f"s{i}" for i in range(100)],
+            "case_id": [f"c{i}" for i in range(100)],
+            "fine_label": [0] * 50 + [1] * 30 + [2] * 20,
+        }
+    )
     splits = make_splits(t, MC)
     assert len(fold_columns(splits)) == 10
     desc = describe_splits(splits, t)
@@ -140,7 +147,19 @@ def test_deterministic(table: pd.DataFrame, cv: CVConfig) -> None:
 def test_golden_indices(table: pd.DataFrame, kfold: pd.DataFrame, mc: pd.DataFrame) -> None:
     # Pinned once; a change here means every saved split file / logged digest silently changed meaning.
     assert sorted(kfold.slide_id[kfold.fold_0 == "test"]) == [
-        "S03", "S11", "S12", "S13", "S22", "S32", "S33", "S40", "S41", "S57", "S58", "S59"]
+        "S03",
+        "S11",
+        "S12",
+        "S13",
+        "S22",
+        "S32",
+        "S33",
+        "S40",
+        "S41",
+        "S57",
+        "S58",
+        "S59",
+    ]
     assert sorted(kfold.slide_id[kfold.fold_0 == "val"]) == GOLDEN_KFOLD_VAL
     assert sorted(mc.slide_id[mc.fold_0 == "test"]) == GOLDEN_MC_TEST
     assert split_digest(kfold) == GOLDEN_KFOLD_DIGEST
@@ -193,7 +212,18 @@ def test_load_accepts_other_column_order(tmp_path, kfold: pd.DataFrame) -> None:
         (b"slide_id,case_id,fold_0\na,p,train\nb,q,\n", "empty fold_0 on data row 2"),
         (b"slide_id,case_id,fold_0\na,p,train\nb,q\n", "row 3 has 2 fields"),
     ],
-    ids=["empty", "binary", "ragged", "no-case", "no-folds", "gap", "extra-col", "no-rows", "empty-cell", "short-row"],
+    ids=[
+        "empty",
+        "binary",
+        "ragged",
+        "no-case",
+        "no-folds",
+        "gap",
+        "extra-col",
+        "no-rows",
+        "empty-cell",
+        "short-row",
+    ],
 )
 def test_malformed_file_raises(tmp_path, content: bytes, match: str) -> None:
     path = tmp_path / "bad.csv"
@@ -213,13 +243,20 @@ def test_leaked_case_in_edited_file_is_caught(tmp_path, table: pd.DataFrame, kfo
     save_splits(kfold, path)
     edited = load_splits(path)
     multi = edited["case_id"].value_counts()
-    case = next(c for c in edited["case_id"] if multi[c] > 1 and (edited.loc[edited.case_id == c, "fold_2"] == "train").all())
+    case = next(
+        c
+        for c in edited["case_id"]
+        if multi[c] > 1 and (edited.loc[edited.case_id == c, "fold_2"] == "train").all()
+    )
     row = edited.index[edited["case_id"] == case][0]
     edited.loc[row, "fold_2"] = "test"  # one slide of a multi-slide training case moved to test
     save_splits(edited, path)
-    with pytest.raises(SplitError, match=rf"split file .*s\.csv: case {case} is in both train and test in fold_2 "
-                                         r"\(cases must not cross roles\); regenerate with `benchmark splits make "
-                                         r"--dataset toy --new-splits`"):
+    with pytest.raises(
+        SplitError,
+        match=rf"split file .*s\.csv: case {case} is in both train and test in fold_2 "
+        r"\(cases must not cross roles\); regenerate with `benchmark splits make "
+        r"--dataset toy --new-splits`",
+    ):
         validate_splits(load_splits(path), table, "kfold", source=str(path), dataset="toy")
 
 
@@ -260,21 +297,31 @@ def test_class_missing_from_training_part_states_limit(table: pd.DataFrame, kfol
     cls2 = table["fine_label"].to_numpy() == 2
     bad.loc[cls2 & (bad["fold_3"] == "train"), "fold_3"] = "val"  # whole cases move, so no leak
     named = table.assign(fine_name=table["fine_label"].map({0: "benign", 1: "atypical", 2: "malignant"}))
-    with pytest.raises(SplitError, match=r"fine class 2 \(malignant\) has no training slide in fold_3; .*"
-                                         r"n_folds must be ≤ the smallest class's case count \(13\)"):
+    with pytest.raises(
+        SplitError,
+        match=r"fine class 2 \(malignant\) has no training slide in fold_3; .*"
+        r"n_folds must be ≤ the smallest class's case count \(13\)",
+    ):
         validate_splits(bad, named, "kfold")
 
 
 def test_too_many_folds_states_limit(table: pd.DataFrame) -> None:
-    with pytest.raises(SplitError, match=r"≤ the smallest class's case count \(13, fine class 1\), got n_folds=14"):
+    with pytest.raises(
+        SplitError, match=r"≤ the smallest class's case count \(13, fine class 1\), got n_folds=14"
+    ):
         make_splits(table, CVConfig(n_folds=14))
     make_splits(table, CVConfig(protocol="mc", n_folds=14))  # mc repetitions are not bounded by class size
 
 
 def test_rare_class_keeps_a_training_case() -> None:
     # class 2 has exactly 2 cases: with k=2 each training part holds one, which must stay in train.
-    t = pd.DataFrame({"slide_id": [f"s{i}" for i in range(22)], "case_id": [f"c{i}" for i in range(22)],
-                      "fine_label": [0] * 10 + [1] * 10 + [2] * 2})
+    t = pd.DataFrame(
+        {
+            "slide_id": [f"s{i}" for i in range(22)],
+            "case_id": [f"c{i}" for i in range(22)],
+            "fine_label": [0] * 10 + [1] * 10 + [2] * 2,
+        }
+    )
     for seed in range(5):
         splits = make_splits(t, CVConfig(n_folds=2, seed=seed))
         validate_splits(splits, t, "kfold")
@@ -283,8 +330,13 @@ def test_rare_class_keeps_a_training_case() -> None:
 
 
 def test_missing_case_ids_fall_back_to_slides() -> None:
-    t = pd.DataFrame({"slide_id": [f"s{i}" for i in range(20)], "case_id": [""] * 10 + [None] * 10,
-                      "fine_label": [0, 1] * 10})
+    t = pd.DataFrame(
+        {
+            "slide_id": [f"s{i}" for i in range(20)],
+            "case_id": [""] * 10 + [None] * 10,
+            "fine_label": [0, 1] * 10,
+        }
+    )
     splits = make_splits(t, CVConfig())
     assert splits["case_id"].tolist() == t["slide_id"].tolist()
     validate_splits(splits, t, "kfold")
@@ -308,7 +360,9 @@ def test_fold_indices_match_by_slide_id(table: pd.DataFrame, kfold: pd.DataFrame
         a, b = fold_indices(kfold, table, k), fold_indices(shuffled, table, k)
         for role in ROLES:
             assert np.array_equal(a[role], b[role])
-            assert set(table["slide_id"].to_numpy()[a[role]]) == set(kfold.slide_id[kfold[f"fold_{k}"] == role])
+            assert set(table["slide_id"].to_numpy()[a[role]]) == set(
+                kfold.slide_id[kfold[f"fold_{k}"] == role]
+            )
     with pytest.raises(SplitError, match=r"fold 5 is out of range; the split table has 5 folds \(0..4\)"):
         fold_indices(kfold, table, 5)
 
@@ -340,7 +394,9 @@ def test_describe_splits_counts(table: pd.DataFrame, kfold: pd.DataFrame) -> Non
     assert desc.loc[desc.role == "test", ["benign", "atypical", "malignant"]].sum().tolist() == [22, 19, 19]
 
 
-@pytest.mark.parametrize("labels", [[0, 1, -1, 1], [0, 1, 1.5, 0], [0, 1, None, 0]], ids=["negative", "float", "none"])
+@pytest.mark.parametrize(
+    "labels", [[0, 1, -1, 1], [0, 1, 1.5, 0], [0, 1, None, 0]], ids=["negative", "float", "none"]
+)
 def test_bad_labels_raise(labels: list) -> None:
     t = pd.DataFrame({"slide_id": list("abcd"), "case_id": list("abcd"), "fine_label": labels})
     with pytest.raises(DataError, match=r"slide 'c' has fine_label .*integer class indices"):
@@ -388,9 +444,12 @@ def test_repeated_kfold_validation_errors(table: pd.DataFrame) -> None:
     # S00 tested twice within repeat 1 (columns 5..9)
     test_col = next(c for c in cols[5:10] if splits.loc[0, c] == "test")
     other = next(c for c in cols[5:10] if c != test_col and splits.loc[0, c] == "train")
-    with pytest.raises(SplitError, match=rf"slide S00 is tested in 2 folds \(.*{other}.*\) of repeat 1 "
-                                         r"\(fold_5..fold_9\); repeated k-fold splits test every slide exactly "
-                                         r"once per repeat"):
+    with pytest.raises(
+        SplitError,
+        match=rf"slide S00 is tested in 2 folds \(.*{other}.*\) of repeat 1 "
+        r"\(fold_5..fold_9\); repeated k-fold splits test every slide exactly "
+        r"once per repeat",
+    ):
         validate_splits(_edit(splits, "S00", other, "test"), table, "kfold", repeats=3)
     with pytest.raises(SplitError, match=r"slide S00 is never tested in repeat 1 \(fold_5..fold_9\)"):
         validate_splits(_edit(splits, "S00", test_col, "train"), table, "kfold", repeats=3)
@@ -403,7 +462,9 @@ def test_repeated_kfold_validation_errors(table: pd.DataFrame) -> None:
 def test_repeated_kfold_file_name_and_reuse(tmp_path, table: pd.DataFrame) -> None:
     path = default_split_path(tmp_path, "toy", REPEATED)
     assert path == tmp_path / "toy" / "kfold-k5x3-seed0.csv"
-    assert default_split_path(tmp_path, "toy", CVConfig(n_folds=10, repeats=5)).name == "kfold-k10x5-seed0.csv"
+    assert (
+        default_split_path(tmp_path, "toy", CVConfig(n_folds=10, repeats=5)).name == "kfold-k10x5-seed0.csv"
+    )
     splits, p, digest = get_or_create_splits(tmp_path, "toy", table, REPEATED)
     assert p == path and len(fold_columns(load_splits(path))) == 15 and digest == split_digest(splits)
     again, _, digest2 = get_or_create_splits(tmp_path, "toy", table, REPEATED)

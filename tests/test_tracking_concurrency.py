@@ -16,7 +16,14 @@ def test_concurrent_first_open_of_a_sqlite_store(tmp_path):
         "configure(sys.argv[1]); print(ensure_experiment(MlflowClient(), 'e' + sys.argv[3]))"
     )
     start = f"{time.time() + 6:.3f}"  # after both interpreters have imported mlflow
-    procs = [subprocess.Popen([sys.executable, "-c", code, uri, start, str(i)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, uri, start, str(i)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
     results = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
     assert [r[2] for r in results] == [0, 0], [r[1][-500:] for r in results]

@@ -9,11 +9,11 @@ import torch
 import benchmark.run.train as train_mod
 from benchmark.core.config import LossTerm, RunConfig, TrainConfig
 from benchmark.core.contract import MILOutput
-from benchmark.data.bags import BagCollection, pad_batch
 from benchmark.core.errors import TrainingError
 from benchmark.core.hierarchy import Hierarchy
-from benchmark.run.loss_weighting import compose_loss
+from benchmark.data.bags import BagCollection, pad_batch
 from benchmark.models import build_model, resolve_model_params
+from benchmark.run.loss_weighting import compose_loss
 from benchmark.run.train import fold_seed, predict, train_fold
 
 HIER = Hierarchy.from_groups({"neg": ["a"], "pos": ["b", "c"]})
@@ -25,8 +25,12 @@ def tiny_bags(n: int = 36, dim: int = 8, seed: int = 0) -> BagCollection:
     lengths = rng.integers(1, 12, size=n)
     feats = [rng.normal(size=(k, dim)).astype(np.float32) + labels[i] for i, k in enumerate(lengths)]
     return BagCollection(
-        name="tiny", slide_ids=[f"s{i}" for i in range(n)], case_ids=[f"s{i}" for i in range(n)],
-        fine_labels=labels, features=np.concatenate(feats).astype(np.float32), offsets=np.concatenate([[0], np.cumsum(lengths)]),
+        name="tiny",
+        slide_ids=[f"s{i}" for i in range(n)],
+        case_ids=[f"s{i}" for i in range(n)],
+        fine_labels=labels,
+        features=np.concatenate(feats).astype(np.float32),
+        offsets=np.concatenate([[0], np.cumsum(lengths)]),
         hierarchy=HIER,
     )
 
@@ -35,8 +39,11 @@ PARTS = {"train": np.arange(0, 24), "val": np.arange(24, 30), "test": np.arange(
 
 
 def config(**train) -> RunConfig:
-    return RunConfig(model="abmil", model_params=resolve_model_params("abmil"),
-                     train=TrainConfig(epochs=4, batch_size=5, eval_batch_size=3, device="cpu", **train))
+    return RunConfig(
+        model="abmil",
+        model_params=resolve_model_params("abmil"),
+        train=TrainConfig(epochs=4, batch_size=5, eval_batch_size=3, device="cpu", **train),
+    )
 
 
 def test_predict_returns_rows_in_caller_order_equal_to_per_bag_forward():
@@ -47,7 +54,9 @@ def test_predict_returns_rows_in_caller_order_equal_to_per_bag_forward():
     preds = predict(model, bags, index, batch_size=4, device=torch.device("cpu"), amp=False)
     for row, i in enumerate(index):
         x = torch.from_numpy(np.asarray(bags.bag(i)))[None]
-        alone = torch.softmax(model(x, torch.ones(x.shape[:2], dtype=torch.bool)).logits, -1)[0].detach().numpy()
+        alone = (
+            torch.softmax(model(x, torch.ones(x.shape[:2], dtype=torch.bool)).logits, -1)[0].detach().numpy()
+        )
         np.testing.assert_allclose(preds.fine_probs[row], alone, atol=1e-5)
 
 
@@ -111,8 +120,11 @@ def test_compose_loss_weights_schedules_and_rejects_stray_terms():
     logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     fine, coarse = torch.tensor([0, 1]), torch.tensor([0, 1])
     out = MILOutput(logits=logits, coarse_logits=torch.zeros(2, 2), aux_losses={"extra": torch.tensor(3.0)})
-    terms = (LossTerm("fine_ce", 0.7), LossTerm("coarse_ce", schedule="linear", complement=True),
-             LossTerm("extra", 0.3))
+    terms = (
+        LossTerm("fine_ce", 0.7),
+        LossTerm("coarse_ce", schedule="linear", complement=True),
+        LossTerm("extra", 0.3),
+    )
     total, parts = compose_loss(out, fine, coarse, terms, epoch=5, total_epochs=10)
     ce = torch.nn.functional.cross_entropy(logits, fine).item()
     assert parts == pytest.approx({"fine_ce": ce, "coarse_ce": np.log(2), "extra": 3.0})
@@ -147,9 +159,13 @@ def test_training_batches_cover_each_slide_once_and_bucket_by_length():
         batches = training_batches(lengths, index, 10, pool, np.random.default_rng(1))
         assert sorted(np.concatenate(batches).tolist()) == index.tolist()
         assert all(len(b) <= 10 for b in batches)
-    padded = {pool: sum(len(b) * lengths[b].max() for b in training_batches(lengths, index, 10, pool,
-                                                                            np.random.default_rng(1)))
-              for pool in (0, 8)}
+    padded = {
+        pool: sum(
+            len(b) * lengths[b].max()
+            for b in training_batches(lengths, index, 10, pool, np.random.default_rng(1))
+        )
+        for pool in (0, 8)
+    }
     assert padded[8] < 0.7 * padded[0]  # bucketing removes most padding
     a = training_batches(lengths, index, 10, 8, np.random.default_rng(1))
     b = training_batches(lengths, index, 10, 8, np.random.default_rng(2))
@@ -160,5 +176,7 @@ def test_a_diverged_run_is_a_clear_training_error_not_a_type_error():
     """Infinite features make every forward pass NaN (inf − inf in the first layer): no epoch can be selected."""
     bags = tiny_bags()
     bags.features = np.full_like(bags.features, np.inf)
-    with pytest.raises(TrainingError, match=r"abmil: validation predictions are NaN/inf at epoch 0.*lower --lr"):
+    with pytest.raises(
+        TrainingError, match=r"abmil: validation predictions are NaN/inf at epoch 0.*lower --lr"
+    ):
         train_fold(config(), bags, PARTS, seed=0)

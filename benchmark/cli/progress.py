@@ -19,8 +19,13 @@ class RichObserver(RunObserver):
     def __init__(self, console: Console) -> None:
         self.console = console
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(), console=console, transient=False,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
         )
         self._model_task = None
         self._epoch_task = None
@@ -52,8 +57,11 @@ class RichObserver(RunObserver):
         self.progress.update(self._epoch_task, total=outcome.epochs_run, completed=outcome.epochs_run)
         auc = outcome.test.levels["fine"].overall.get("auc", float("nan"))
         acc = outcome.test.levels["fine"].overall.get("accuracy", float("nan"))
-        self.progress.update(self._model_task, advance=1,
-                             info=f"fold {fold}: test fine AUC {auc:.3f} acc {acc:.3f} (best epoch {outcome.best_epoch})")
+        self.progress.update(
+            self._model_task,
+            advance=1,
+            info=f"fold {fold}: test fine AUC {auc:.3f} acc {acc:.3f} (best epoch {outcome.best_epoch})",
+        )
 
     def on_model_end(self, model: str, aggregated: Mapping[str, Mapping[str, object]]) -> None:
         if self._epoch_task is not None:

@@ -42,7 +42,10 @@ def render_perf(console: Console, rows: Sequence[dict]) -> None:
         table.add_column(c, justify="right" if c not in ("model", "path") else "left")
     for r in rows:
         table.add_row(
-            r["model"], r["path"], f"{r['train_slides_per_s']:.1f}", f"{r['eval_slides_per_s']:.1f}",
+            r["model"],
+            r["path"],
+            f"{r['train_slides_per_s']:.1f}",
+            f"{r['eval_slides_per_s']:.1f}",
             f"{r['peak_ram_mib']:.0f}",
             f"{r['train_speedup']:.1f}" if r.get("train_speedup") else "",
             f"{r['eval_speedup']:.1f}" if r.get("eval_speedup") else "",

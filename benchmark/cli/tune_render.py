@@ -17,8 +17,14 @@ class RichTuneObserver(TuneObserver):
     """One bar per study over this invocation's trials; the info column shows the latest fold and the best."""
 
     def __init__(self, console: Console) -> None:
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=console,
+        )
         self._task = None
         self._best: float | None = None
 
@@ -35,7 +41,9 @@ class RichTuneObserver(TuneObserver):
         self._task = self.progress.add_task(f"[bold]{study}[/bold] trials", total=new_trials, info=info)
 
     def on_fold(self, model: str, trial: int, fold: int, value: float) -> None:
-        self.progress.update(self._task, info=f"trial {trial} fold {fold}: val {value:.3f}{self._best_text()}")
+        self.progress.update(
+            self._task, info=f"trial {trial} fold {fold}: val {value:.3f}{self._best_text()}"
+        )
 
     def on_trial_end(self, model: str, trial: int, state: str, value: float | None) -> None:
         if state == "COMPLETE" and value is not None and (self._best is None or value > self._best):
@@ -57,9 +65,19 @@ def summary_table(summaries: Sequence[StudySummary]) -> Table:
         table.add_column(col, overflow="fold")
     for s in summaries:
         states = ", ".join(f"{k}: {v}" for k, v in sorted(s.states.items()))
-        params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in s.best_params.items())
-        budget = (f"{s.budget['trials_requested']} trials requested, {s.budget['epochs']} epochs, patience "
-                  f"{s.budget['patience']}, folds {s.budget['folds']}, {s.budget['metric']}")
-        table.add_row(s.study, states, "" if s.best_trial is None else str(s.best_trial),
-                      "" if s.best_value is None else f"{s.best_value:.4f}", params, budget)
+        params = ", ".join(
+            f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in s.best_params.items()
+        )
+        budget = (
+            f"{s.budget['trials_requested']} trials requested, {s.budget['epochs']} epochs, patience "
+            f"{s.budget['patience']}, folds {s.budget['folds']}, {s.budget['metric']}"
+        )
+        table.add_row(
+            s.study,
+            states,
+            "" if s.best_trial is None else str(s.best_trial),
+            "" if s.best_value is None else f"{s.best_value:.4f}",
+            params,
+            budget,
+        )
     return table

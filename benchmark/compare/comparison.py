@@ -273,7 +273,9 @@ def compare(
     # Leaderboard order: best primary mean first, methods without the primary metric last.
     order = sorted(sel.configs, key=lambda m: (-np.nan_to_num(primary_mean.get(m, np.nan), nan=-np.inf), m))
     if reference is not None and reference not in sel.configs:
-        raise BenchmarkError(f"reference method {reference!r} has no finished runs; choose one of {sorted(sel.configs)}")
+        raise BenchmarkError(
+            f"reference method {reference!r} has no finished runs; choose one of {sorted(sel.configs)}"
+        )
     table = summarise(folds, ["metric"], order, reference)
     # `table` rows follow `order`, so ties go to the method ranked higher on the primary metric.
     best = {
@@ -287,7 +289,8 @@ def compare(
         pc_folds = _fold_frame(sel.runs, cols, level)
         pc_table = summarise(pc_folds, ["metric", "class"], order, reference)
     steps = {
-        m: float(np.mean(v)) if (v := [r.metrics[STEPS] for r in sel.runs if r.method == m and STEPS in r.metrics])
+        m: float(np.mean(v))
+        if (v := [r.metrics[STEPS] for r in sel.runs if r.method == m and STEPS in r.metrics])
         else math.nan
         for m in order
     }

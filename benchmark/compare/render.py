@@ -20,6 +20,7 @@ from benchmark.compare.runs import short
 if TYPE_CHECKING:
     from benchmark.compare.comparison import Comparison
 
+
 def _anchor(cmp) -> str:
     return f"{cmp.reference}" if cmp.reference else "the best method"
 
@@ -237,8 +238,13 @@ def to_latex(cmp: Comparison) -> str:
     n_folds, p = _n_folds(cmp), _primary_p(cmp)
     header = ["Method", "Folds", "Steps", *(_tex(m) for m in cmp.metrics), f"$p$ ({_tex(cmp.primary)})"]
     rows = [
-        [_tex(m), str(n_folds.get(m, 0)), _steps(cmp, m).replace(DASH, "--"), *(cell(*c) for c in cells),
-         _p(p.get(m, math.nan), dash="--")]
+        [
+            _tex(m),
+            str(n_folds.get(m, 0)),
+            _steps(cmp, m).replace(DASH, "--"),
+            *(cell(*c) for c in cells),
+            _p(p.get(m, math.nan), dash="--"),
+        ]
         for m, cells in _rows(cmp, cmp.table, list(cmp.metrics), "metric")
     ]
     lines = [f"% {_tex(_caption(cmp)).replace('±', '+/-')}"]
@@ -268,6 +274,12 @@ def to_rich_table(cmp: Comparison) -> Table:
         table.add_column(name, justify="left" if name in ("method", "config") else "right")
     for m, cells in _rows(cmp, cmp.table, list(cmp.metrics), "metric"):
         texts = [Text(_cell(mu, sd), style="bold" if b else "") for mu, sd, b in cells]
-        table.add_row(Text(m), short(str(configs[m])), str(n_folds.get(m, 0)), _steps(cmp, m), *texts,
-                      _p(p.get(m, math.nan)))
+        table.add_row(
+            Text(m),
+            short(str(configs[m])),
+            str(n_folds.get(m, 0)),
+            _steps(cmp, m),
+            *texts,
+            _p(p.get(m, math.nan)),
+        )
     return table

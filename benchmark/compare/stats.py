@@ -48,7 +48,11 @@ def summarise(
         for m in (m for m in order if m in series):
             s = series[m]
             anchor = reference if reference is not None else best
-            p = math.nan if anchor is None or m == anchor or anchor not in series else paired_wilcoxon(s, series[anchor])
+            p = (
+                math.nan
+                if anchor is None or m == anchor or anchor not in series
+                else paired_wilcoxon(s, series[anchor])
+            )
             rows.append(
                 {
                     "method": m,

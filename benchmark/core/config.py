@@ -139,7 +139,9 @@ class TrainConfig:
         if self.lr <= 0:
             raise ConfigError(f"train.lr must be > 0, got {self.lr}.")
         if self.weight_decay < 0 or self.patience < 0 or self.min_epochs < 0 or self.bucket_pool < 0:
-            raise ConfigError("train.weight_decay, train.patience, train.min_epochs and train.bucket_pool must be ≥ 0.")
+            raise ConfigError(
+                "train.weight_decay, train.patience, train.min_epochs and train.bucket_pool must be ≥ 0."
+            )
         if self.max_instances is not None and self.max_instances < 1:
             raise ConfigError(f"train.max_instances must be ≥ 1 or unset, got {self.max_instances}.")
         if self.selection not in SELECTION_METRICS:
@@ -214,7 +216,9 @@ class LossTerm:
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
-            raise ConfigError(f"loss term {self.name}: schedule must be one of {SCHEDULES}, got {self.schedule!r}.")
+            raise ConfigError(
+                f"loss term {self.name}: schedule must be one of {SCHEDULES}, got {self.schedule!r}."
+            )
         if self.weight < 0:
             raise ConfigError(f"loss term {self.name}: weight must be ≥ 0, got {self.weight}.")
 
@@ -251,9 +255,17 @@ class RunConfig:
 
 # Fields that say where/how a run executes, not what it computes: excluded from the hash so that a
 # rerun on another machine or with another cache location resumes the same MLflow run.
-_HASH_EXCLUDED = {"data.data_dir", "data.cache_dir", "data.preload_max_gb", "train.device", "data.labels",
-                  "data.features", "data.hierarchy", "train.eval_batch_size",
-                  "train.preset"}  # a label: the budget fields it resolves to are hashed
+_HASH_EXCLUDED = {
+    "data.data_dir",
+    "data.cache_dir",
+    "data.preload_max_gb",
+    "train.device",
+    "data.labels",
+    "data.features",
+    "data.hierarchy",
+    "train.eval_batch_size",
+    "train.preset",
+}  # a label: the budget fields it resolves to are hashed
 
 
 def flatten(config: RunConfig) -> dict[str, str]:

@@ -88,7 +88,9 @@ class MILModel(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, targets: Targets | None = None) -> MILOutput:
         if x.dim() != 3:
-            raise BenchmarkError(f"{type(self).__name__}: features must be (B, N, D), got shape {tuple(x.shape)}.")
+            raise BenchmarkError(
+                f"{type(self).__name__}: features must be (B, N, D), got shape {tuple(x.shape)}."
+            )
         if x.shape[-1] != self.in_dim:
             raise BenchmarkError(
                 f"{type(self).__name__}: feature width {x.shape[-1]} differs from the model's in_dim={self.in_dim}."

@@ -67,7 +67,9 @@ class Hierarchy:
             raise ConfigError(f"{where}: parent index out of range 0..{len(self.coarse) - 1} for {bad}.")
         empty = [c for k, c in enumerate(self.coarse) if k not in self.parent]
         if empty:
-            raise ConfigError(f"{where}: coarse class(es) {empty} have no fine class; remove them or assign children.")
+            raise ConfigError(
+                f"{where}: coarse class(es) {empty} have no fine class; remove them or assign children."
+            )
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -89,7 +91,9 @@ class Hierarchy:
             if len(children) == 0:
                 raise ConfigError(f"hierarchy {source}: coarse class {coarse_name!r} has no fine class.")
             if len(set(children)) != len(children):
-                raise ConfigError(f"hierarchy {source}: group {coarse_name!r} lists a fine class twice; names must be unique.")
+                raise ConfigError(
+                    f"hierarchy {source}: group {coarse_name!r} lists a fine class twice; names must be unique."
+                )
             for child in children:
                 if child in owner and owner[child] != coarse_name:
                     raise ConfigError(
@@ -100,10 +104,14 @@ class Hierarchy:
         order = [str(f) for f in fine] if fine is not None else list(owner)
         missing = [f for f in order if f not in owner]
         if missing:
-            raise ConfigError(f"hierarchy {source}: fine class(es) {missing} are in no group; add each to one group.")
+            raise ConfigError(
+                f"hierarchy {source}: fine class(es) {missing} are in no group; add each to one group."
+            )
         extra = [f for f in owner if f not in order]
         if extra:
-            raise ConfigError(f"hierarchy {source}: group member(s) {extra} are missing from the `fine` list.")
+            raise ConfigError(
+                f"hierarchy {source}: group member(s) {extra} are missing from the `fine` list."
+            )
         coarse = tuple(str(c) for c in groups)
         parent = tuple(coarse.index(owner[f]) for f in order)
         return cls(tuple(order), coarse, parent, ordinal=ordinal, source=source)
@@ -120,9 +128,13 @@ class Hierarchy:
             raise ConfigError(f"hierarchy file {path} is not valid TOML ({exc}); fix the syntax.") from None
         unknown = sorted(set(data) - {"fine", "ordinal", "groups", "name"})
         if unknown:
-            raise ConfigError(f"hierarchy file {path}: unknown key(s) {unknown}; allowed: fine, ordinal, groups, name.")
+            raise ConfigError(
+                f"hierarchy file {path}: unknown key(s) {unknown}; allowed: fine, ordinal, groups, name."
+            )
         if not isinstance(data.get("groups"), dict) or not data["groups"]:
-            raise ConfigError(f"hierarchy file {path}: needs a [groups] table mapping coarse classes to fine lists.")
+            raise ConfigError(
+                f"hierarchy file {path}: needs a [groups] table mapping coarse classes to fine lists."
+            )
         return cls.from_groups(
             data["groups"], fine=data.get("fine"), ordinal=bool(data.get("ordinal", False)), source=str(path)
         )

@@ -37,10 +37,14 @@ def cast_value(raw: str, annotation: Any, key: str) -> Any:
         if annotation is float:
             return float(raw)
         if annotation in (tuple, list) or typing.get_origin(annotation) in (tuple, list):
-            return tuple(int(v) if v.strip().lstrip("-").isdigit() else v.strip() for v in raw.split(",") if v.strip())
+            return tuple(
+                int(v) if v.strip().lstrip("-").isdigit() else v.strip() for v in raw.split(",") if v.strip()
+            )
         return str(raw)
     except ValueError:
-        raise ConfigError(f"{key}={raw!r} is not a valid {getattr(annotation, '__name__', annotation)}.") from None
+        raise ConfigError(
+            f"{key}={raw!r} is not a valid {getattr(annotation, '__name__', annotation)}."
+        ) from None
 
 
 def apply_overrides(obj: Any, overrides: Mapping[str, str], section: str) -> Any:
@@ -64,6 +68,8 @@ def parse_set_options(items: Iterable[str]) -> dict[str, dict[str, str]]:
         if not sep or not dot or not name:
             raise ConfigError(f"--set {item!r} must look like section.key=value, e.g. train.lr=3e-4.")
         if section not in ("model", "train", "data", "cv", "loss"):
-            raise ConfigError(f"--set {item!r}: unknown section {section!r}; use model, train, data, cv or loss.")
+            raise ConfigError(
+                f"--set {item!r}: unknown section {section!r}; use model, train, data, cv or loss."
+            )
         out.setdefault(section, {})[name] = value.strip()
     return out

@@ -12,8 +12,8 @@ import re
 import numpy as np
 import pandas as pd
 
-from benchmark.cv.make import ROLES, class_case_counts, normalise_table
 from benchmark.core.errors import SplitError
+from benchmark.cv.make import ROLES, class_case_counts, normalise_table
 
 __all__ = ["fold_columns", "validate_splits"]
 
@@ -29,7 +29,9 @@ def fold_columns(splits: pd.DataFrame, *, source: str = "<splits>") -> list[str]
     cols = [c for c in splits.columns if isinstance(c, str) and _FOLD.fullmatch(c)]
     nums = sorted(int(_FOLD.fullmatch(c).group(1)) for c in cols)  # type: ignore[union-attr]
     if not nums:
-        raise SplitError(f"split file {source}: no fold columns; expected slide_id, case_id, fold_0, fold_1, ...")
+        raise SplitError(
+            f"split file {source}: no fold columns; expected slide_id, case_id, fold_0, fold_1, ..."
+        )
     if nums != list(range(len(nums))):
         raise SplitError(
             f"split file {source}: fold columns must be fold_0..fold_{len(nums) - 1} without gaps, got "
@@ -64,13 +66,17 @@ def validate_splits(
     fix = _fix(dataset)
     for col in ("slide_id", "case_id"):
         if col not in splits.columns:
-            raise SplitError(f"split file {source}: missing column {col!r}; expected slide_id, case_id, fold_0, ...")
+            raise SplitError(
+                f"split file {source}: missing column {col!r}; expected slide_id, case_id, fold_0, ..."
+            )
     folds = fold_columns(splits, source=source)
     norm = normalise_table(table)
     s_ids = splits["slide_id"].astype(str).to_numpy(dtype=object)
     dup = pd.Series(s_ids).duplicated().to_numpy()
     if dup.any():
-        raise SplitError(f"split file {source}: slide {s_ids[dup][0]} is listed twice{_more(int(dup.sum()))}; {fix}.")
+        raise SplitError(
+            f"split file {source}: slide {s_ids[dup][0]} is listed twice{_more(int(dup.sum()))}; {fix}."
+        )
     pos = pd.Index(s_ids).get_indexer(norm["slide_id"])  # row of each table slide in the split file
     if (pos < 0).any():
         missing = norm["slide_id"].to_numpy()[pos < 0]
@@ -152,7 +158,9 @@ def _check_tested_once(
         where = [folds[r * k + j] for j in np.flatnonzero(block[i])]
         what = f"tested in {len(where)} folds ({', '.join(where)})" if where else "never tested"
         if n_rep == 1:
-            rule = "k-fold splits test every slide exactly once (use protocol 'mc' for repeated random splits)"
+            rule = (
+                "k-fold splits test every slide exactly once (use protocol 'mc' for repeated random splits)"
+            )
         else:
             what += f" {'of' if where else 'in'} repeat {r} ({folds[r * k]}..{folds[(r + 1) * k - 1]})"
             rule = "repeated k-fold splits test every slide exactly once per repeat"

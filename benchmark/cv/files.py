@@ -34,12 +34,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmark.core.config import CVConfig
+from benchmark.core.errors import SplitError
 from benchmark.cv.check import fold_columns
 from benchmark.cv.check import validate_splits as _validate
 from benchmark.cv.make import ROLES, normalise_table
 from benchmark.cv.make import make_splits as _make
-from benchmark.core.config import CVConfig
-from benchmark.core.errors import SplitError
 
 __all__ = [
     "ROLES",
@@ -180,9 +180,13 @@ def load_splits(path: str | os.PathLike[str]) -> pd.DataFrame:
         text = path.read_bytes().decode("utf-8")
         rows = [r for r in csv.reader(io.StringIO(text, newline=""), strict=True) if r]
     except FileNotFoundError:
-        raise SplitError(f"split file {path} does not exist; create it with `benchmark splits make`.") from None
+        raise SplitError(
+            f"split file {path} does not exist; create it with `benchmark splits make`."
+        ) from None
     except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise SplitError(f"split file {path} is not a readable CSV ({type(e).__name__}: {e}); {fix}.") from None
+        raise SplitError(
+            f"split file {path} is not a readable CSV ({type(e).__name__}: {e}); {fix}."
+        ) from None
     if not rows:
         raise SplitError(f"split file {path} is not a readable CSV (it is empty); {fix}.")
     header = rows[0]
@@ -204,7 +208,9 @@ def load_splits(path: str | os.PathLike[str]) -> pd.DataFrame:
     folds = fold_columns(df, source=str(path))
     extra = [c for c in df.columns if c not in ("slide_id", "case_id", *folds)]
     if extra:
-        raise SplitError(f"split file {path}: unexpected column(s) {extra}; expected slide_id, case_id, fold_*; {fix}.")
+        raise SplitError(
+            f"split file {path}: unexpected column(s) {extra}; expected slide_id, case_id, fold_*; {fix}."
+        )
     if len(df) == 0:
         raise SplitError(f"split file {path} has a header but no rows; {fix}.")
     df = df[["slide_id", "case_id", *folds]].reset_index(drop=True)
@@ -257,21 +263,34 @@ def get_or_create_splits(
         splits = load_splits(path)
         n = len(fold_columns(splits, source=str(path)))
         if n != cv.total_folds:
-            want = (f"cv.n_folds={cv.n_folds}" if cv.repeats == 1
-                    else f"cv.n_folds × cv.repeats = {cv.n_folds} × {cv.repeats} = {cv.total_folds}")
+            want = (
+                f"cv.n_folds={cv.n_folds}"
+                if cv.repeats == 1
+                else f"cv.n_folds × cv.repeats = {cv.n_folds} × {cv.repeats} = {cv.total_folds}"
+            )
             raise SplitError(
                 f"split file {path} has {n} folds but {want}; pass --folds {n} to use it, "
                 "or delete it / pass --new-splits to regenerate."
             )
-        validate_splits(splits, table, cv.protocol, source=str(path), dataset=dataset_name, repeats=cv.repeats)
+        validate_splits(
+            splits, table, cv.protocol, source=str(path), dataset=dataset_name, repeats=cv.repeats
+        )
         digest = split_digest(path)
         log.info("reusing splits %s (sha256 %s)", path, digest[:12])
         return splits, path, digest
     if path.exists():
-        log.warning("--new-splits: replacing %s; results logged with its old digest are no longer comparable", path)
+        log.warning(
+            "--new-splits: replacing %s; results logged with its old digest are no longer comparable", path
+        )
     splits = make_splits(table, cv)
-    validate_splits(splits, table, cv.protocol, source=f"{path} (freshly generated)", dataset=dataset_name,
-                    repeats=cv.repeats)
+    validate_splits(
+        splits,
+        table,
+        cv.protocol,
+        source=f"{path} (freshly generated)",
+        dataset=dataset_name,
+        repeats=cv.repeats,
+    )
     digest = save_splits(splits, path)
     return splits, path, digest
 
@@ -287,7 +306,9 @@ def fold_indices(splits: pd.DataFrame, table: pd.DataFrame, fold: int) -> dict[s
     """
     folds = fold_columns(splits)
     if not 0 <= fold < len(folds):
-        raise SplitError(f"fold {fold} is out of range; the split table has {len(folds)} folds (0..{len(folds) - 1}).")
+        raise SplitError(
+            f"fold {fold} is out of range; the split table has {len(folds)} folds (0..{len(folds) - 1})."
+        )
     table_ids = pd.Index(table["slide_id"].astype(str).to_numpy(dtype=object))
     pos = table_ids.get_indexer(splits["slide_id"].astype(str).to_numpy(dtype=object))
     if (pos < 0).any():
@@ -320,6 +341,13 @@ def describe_splits(
         for role in ROLES:
             part = norm.iloc[idx[role]]
             per_class = part["fine_label"].value_counts()
-            rows.append({"fold": k, "role": role, "slides": len(part), "cases": part["case_id"].nunique(),
-                         **{n: int(per_class.get(c, 0)) for c, n in zip(classes, names, strict=True)}})
+            rows.append(
+                {
+                    "fold": k,
+                    "role": role,
+                    "slides": len(part),
+                    "cases": part["case_id"].nunique(),
+                    **{n: int(per_class.get(c, 0)) for c, n in zip(classes, names, strict=True)},
+                }
+            )
     return pd.DataFrame(rows)

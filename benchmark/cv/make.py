@@ -54,7 +54,9 @@ def normalise_table(table: pd.DataFrame) -> pd.DataFrame:
     slide = table["slide_id"].astype(str).to_numpy(dtype=object)
     dup = pd.Series(slide).duplicated()
     if dup.any():
-        raise DataError(f"label table: slide id {slide[dup.to_numpy()][0]!r} appears twice; slide ids must be unique.")
+        raise DataError(
+            f"label table: slide id {slide[dup.to_numpy()][0]!r} appears twice; slide ids must be unique."
+        )
     if "case_id" in table.columns:
         case_raw = table["case_id"]
         empty = case_raw.isna().to_numpy() | (case_raw.astype(str).str.strip() == "").to_numpy()
@@ -69,7 +71,9 @@ def normalise_table(table: pd.DataFrame) -> pd.DataFrame:
             f"label table: slide {slide[bad][0]!r} has fine_label {table['fine_label'].iloc[int(np.argmax(bad))]!r}; "
             "fine labels must be integer class indices ≥ 0."
         )
-    return pd.DataFrame({"slide_id": slide, "case_id": case, "fine_label": labels.to_numpy().astype(np.int64)})
+    return pd.DataFrame(
+        {"slide_id": slide, "case_id": case, "fine_label": labels.to_numpy().astype(np.int64)}
+    )
 
 
 def class_case_counts(norm: pd.DataFrame) -> pd.Series:
@@ -102,7 +106,9 @@ def make_splits(table: pd.DataFrame, cv: CVConfig) -> pd.DataFrame:
     else:
         folds = [_mc_one(y, groups, cv, seq) for seq in seeds]
     for k, roles in enumerate(folds):
-        _keep_classes_in_train(roles, y, groups, movable=("val",) if cv.protocol == "kfold" else ("val", "test"))
+        _keep_classes_in_train(
+            roles, y, groups, movable=("val",) if cv.protocol == "kfold" else ("val", "test")
+        )
         for role in ("val", "test"):
             if not (roles == role).any():
                 raise SplitError(
@@ -127,7 +133,9 @@ def _repeat_seed(seed: int, repeat: int) -> int:
     return seed if repeat == 0 else _seed_int(np.random.SeedSequence([seed, repeat]))
 
 
-def _kfold(y: np.ndarray, groups: np.ndarray, cv: CVConfig, seeds: list[np.random.SeedSequence]) -> list[np.ndarray]:
+def _kfold(
+    y: np.ndarray, groups: np.ndarray, cv: CVConfig, seeds: list[np.random.SeedSequence]
+) -> list[np.ndarray]:
     """Role arrays (S,) per fold column (repeat-major): SGKF test parts, then a seeded SGKF val carve of
     each training part."""
     n_val_splits = max(2, round(1 / cv.val_fraction))
@@ -157,10 +165,13 @@ def _kfold(y: np.ndarray, groups: np.ndarray, cv: CVConfig, seeds: list[np.rando
                 # scikit-learn refuses when every class is smaller than n_splits (tiny datasets): carve a
                 # larger validation share instead of failing; the split file records what happened.
                 n_inner = max(2, int(counts.max()))
-                log.warning("fold_%d: classes too small for a 1/%d validation carve; using 1/%d",
-                            k, n_val_splits, n_inner)
-            inner = StratifiedGroupKFold(n_splits=n_inner, shuffle=True,
-                                         random_state=_seed_int(seeds[k]))
+                log.warning(
+                    "fold_%d: classes too small for a 1/%d validation carve; using 1/%d",
+                    k,
+                    n_val_splits,
+                    n_inner,
+                )
+            inner = StratifiedGroupKFold(n_splits=n_inner, shuffle=True, random_state=_seed_int(seeds[k]))
             _, val_rel = next(inner.split(np.zeros(len(train_idx)), y[train_idx], groups[train_idx]))
             roles[train_idx[val_rel]] = "val"
             folds.append(roles)
@@ -181,9 +192,12 @@ def _mc_one(y: np.ndarray, groups: np.ndarray, cv: CVConfig, seq: np.random.Seed
     case_class = votes.argmax(axis=1)  # argmax picks the smallest index on ties
     n_c = np.bincount(case_class, minlength=n_classes)
     n_cases = len(case_names)
-    n_test = _allocate(max(1, round(n_cases * cv.test_fraction)), n_c * cv.test_fraction, np.maximum(n_c - 1, 0), n_c)
-    n_val = _allocate(max(1, round(n_cases * cv.val_fraction)), n_c * cv.val_fraction,
-                      np.maximum(n_c - 1 - n_test, 0), n_c)
+    n_test = _allocate(
+        max(1, round(n_cases * cv.test_fraction)), n_c * cv.test_fraction, np.maximum(n_c - 1, 0), n_c
+    )
+    n_val = _allocate(
+        max(1, round(n_cases * cv.val_fraction)), n_c * cv.val_fraction, np.maximum(n_c - 1 - n_test, 0), n_c
+    )
     rng = np.random.default_rng(seq)
     case_role = np.full(n_cases, "train", dtype=object)
     for c in range(n_classes):
@@ -209,7 +223,9 @@ def _allocate(total: int, quota: np.ndarray, cap: np.ndarray, size: np.ndarray) 
     return alloc
 
 
-def _keep_classes_in_train(roles: np.ndarray, y: np.ndarray, groups: np.ndarray, movable: tuple[str, ...]) -> None:
+def _keep_classes_in_train(
+    roles: np.ndarray, y: np.ndarray, groups: np.ndarray, movable: tuple[str, ...]
+) -> None:
     """Move whole cases back to train (in place) until every fine class has a training slide.
 
     Only needed for rare classes or cases whose slides carry several fine classes. The case moved is

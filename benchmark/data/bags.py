@@ -207,7 +207,9 @@ def pad_batch(
     )
 
 
-def instance_statistics(bags: BagCollection, index: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def instance_statistics(
+    bags: BagCollection, index: Sequence[int] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature mean and std (D,) over all instances of the bags ``index`` (float64, streamed per bag).
 
     Used to standardise unscaled features (classical MIL sets) with training-part statistics only;

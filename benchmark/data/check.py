@@ -18,13 +18,13 @@ import numpy as np
 import pandas as pd
 
 from benchmark.core.config import DataConfig
-from benchmark.data.files import stores
-from benchmark.data.bags import BagCollection
-from benchmark.data.files.pack import fresh_pack_lengths
-from benchmark.data.loading import load_dataset
-from benchmark.data.files.sources import Sources
 from benchmark.core.errors import BenchmarkError, DataError
 from benchmark.core.hierarchy import Hierarchy
+from benchmark.data.bags import BagCollection
+from benchmark.data.files import stores
+from benchmark.data.files.pack import fresh_pack_lengths
+from benchmark.data.files.sources import Sources
+from benchmark.data.loading import load_dataset
 
 __all__ = ["CheckReport", "check_collection", "check_dataset"]
 

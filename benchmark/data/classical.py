@@ -35,10 +35,10 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.core.config import DataConfig
-from benchmark.data.bags import BagCollection
-from benchmark.data.loading import DatasetInfo, register_dataset
 from benchmark.core.errors import ConfigError, DataError
 from benchmark.core.hierarchy import Hierarchy
+from benchmark.data.bags import BagCollection
+from benchmark.data.loading import DatasetInfo, register_dataset
 
 __all__ = [
     "CLASSICAL",
@@ -81,25 +81,54 @@ class ClassicalSpec:
 
 def _binary(negative: str, positive: str) -> Hierarchy:
     """Coarse = fine (identity): the suite needs two levels, these sets have one (see module docstring)."""
-    return Hierarchy.from_groups({negative: [negative], positive: [positive]}, source="<classical MIL, coarse=fine>")
+    return Hierarchy.from_groups(
+        {negative: [negative], positive: [positive]}, source="<classical MIL, coarse=fine>"
+    )
 
 
 _POS_NEG = _binary("negative", "positive")
 
 CLASSICAL: dict[str, ClassicalSpec] = {
     "musk1": ClassicalSpec(
-        "musk1.csv", "6eb13180b63f7cfabd1c759c510a036ecb561069aa8e86700c76a2fe139d297a", 166, 92, 476, 47,
-        _POS_NEG, "MUSK1 (UCI, Dietterich et al. 1997): molecules = bags of conformations, 166 features"),
+        "musk1.csv",
+        "6eb13180b63f7cfabd1c759c510a036ecb561069aa8e86700c76a2fe139d297a",
+        166,
+        92,
+        476,
+        47,
+        _POS_NEG,
+        "MUSK1 (UCI, Dietterich et al. 1997): molecules = bags of conformations, 166 features",
+    ),
     "musk2": ClassicalSpec(
-        "musk2.csv", "14040c8891369392f87f4ce8969a20657e615e40e042f02d1a2fe2cabab01717", 166, 102, 6598, 39,
-        _POS_NEG, "MUSK2 (UCI): molecules = bags of conformations (1–1,044 per bag), 166 features"),
+        "musk2.csv",
+        "14040c8891369392f87f4ce8969a20657e615e40e042f02d1a2fe2cabab01717",
+        166,
+        102,
+        6598,
+        39,
+        _POS_NEG,
+        "MUSK2 (UCI): molecules = bags of conformations (1–1,044 per bag), 166 features",
+    ),
     "elephant": ClassicalSpec(
-        "elephant.csv", "ffe36a08fb0b8175ff8a4e7eeac6ccfd3300f84dbc047a6fb3ff7ca1a1caf6c9", 230, 200, 1391, 100,
-        _POS_NEG, "Elephant (Corel; Andrews et al. 2002): images = bags of segments, 230 colour/texture features"),
+        "elephant.csv",
+        "ffe36a08fb0b8175ff8a4e7eeac6ccfd3300f84dbc047a6fb3ff7ca1a1caf6c9",
+        230,
+        200,
+        1391,
+        100,
+        _POS_NEG,
+        "Elephant (Corel; Andrews et al. 2002): images = bags of segments, 230 colour/texture features",
+    ),
     "ucsb-breast": ClassicalSpec(
-        "ucsb_breast_cancer.csv", "9e48d4d5d44ae2728c940e8d79b3e59ffcec3e515017f70d3feb0063148dbd96", 708, 58,
-        2002, 26, _binary("benign", "malignant"),
-        "UCSB breast cancer TMA (Kandemir et al. 2014): H&E images = bags of patches, 708 hand-crafted features"),
+        "ucsb_breast_cancer.csv",
+        "9e48d4d5d44ae2728c940e8d79b3e59ffcec3e515017f70d3feb0063148dbd96",
+        708,
+        58,
+        2002,
+        26,
+        _binary("benign", "malignant"),
+        "UCSB breast cancer TMA (Kandemir et al. 2014): H&E images = bags of patches, 708 hand-crafted features",
+    ),
 }
 
 
@@ -128,8 +157,10 @@ def _read_checked(name: str, path: Path) -> tuple[bytes, str]:
         raise DataError(f"{name}: cannot read {path} ({e.strerror or e}); {_FIX}.") from None
     digest = hashlib.sha256(raw).hexdigest()
     if digest != spec.sha256:
-        raise DataError(f"{name}: {path} has sha256 {digest[:12]}…, expected {spec.sha256[:12]}… ({MIL_PACKAGE}'s "
-                        f"{spec.file}); the file is altered or from another release; re{_FIX}.")
+        raise DataError(
+            f"{name}: {path} has sha256 {digest[:12]}…, expected {spec.sha256[:12]}… ({MIL_PACKAGE}'s "
+            f"{spec.file}); the file is altered or from another release; re{_FIX}."
+        )
     return raw, digest
 
 
@@ -142,9 +173,11 @@ def _parse(name: str, path: Path, raw: bytes) -> tuple[np.ndarray, np.ndarray, n
         raise DataError(f"{name}: {path} is not a numeric CSV ({type(e).__name__}); re{_FIX}.") from None
     dim = table.shape[1] - 2
     if dim != spec.dim:
-        raise DataError(f"{name}: {path} has {dim} feature columns, expected exactly {spec.dim}; a copy with an "
-                        "extra column carries instance labels and inflates scores (baselines.md §2.4); "
-                        f"re{_FIX}.")
+        raise DataError(
+            f"{name}: {path} has {dim} feature columns, expected exactly {spec.dim}; a copy with an "
+            "extra column carries instance labels and inflates scores (baselines.md §2.4); "
+            f"re{_FIX}."
+        )
     y, ids = table[:, 0], table[:, 1]
     starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])  # a bag = a run of one bag id
     bag_ids = ids[starts]
@@ -153,7 +186,9 @@ def _parse(name: str, path: Path, raw: bytes) -> tuple[np.ndarray, np.ndarray, n
     offsets = np.r_[starts, len(table)].astype(np.int64)
     labels = y[starts]
     if not np.isin(labels, (0, 1)).all() or (np.repeat(labels, np.diff(offsets)) != y).any():
-        raise DataError(f"{name}: {path} column 0 must be a 0/1 bag label, constant within each bag; re{_FIX}.")
+        raise DataError(
+            f"{name}: {path} column 0 must be a 0/1 bag label, constant within each bag; re{_FIX}."
+        )
     return table[:, 2:].astype(np.float32), offsets, labels.astype(np.int64), bag_ids.astype(np.int64)
 
 
@@ -162,8 +197,9 @@ def _check_counts(name: str, path: Path, offsets: np.ndarray, labels: np.ndarray
     got = (len(labels), int(offsets[-1]), int(labels.sum()))
     want = (spec.n_bags, spec.n_instances, spec.n_positive)
     if got != want:
-        raise DataError(f"{name}: {path} holds (bags, instances, positive bags) = {got}, expected {want}; "
-                        f"re{_FIX}.")
+        raise DataError(
+            f"{name}: {path} holds (bags, instances, positive bags) = {got}, expected {want}; re{_FIX}."
+        )
 
 
 @lru_cache(maxsize=8)
@@ -212,21 +248,36 @@ def load_classical(cfg: DataConfig) -> BagCollection:
             malformed labels/ids, or counts differing from datasets-and-formats.md B1.
     """
     if cfg.scale != 1.0:
-        raise ConfigError(f"data.scale={cfg.scale}: {cfg.name} is a fixed dataset; --scale applies to simulated "
-                          "datasets only, drop it.")
+        raise ConfigError(
+            f"data.scale={cfg.scale}: {cfg.name} is a fixed dataset; --scale applies to simulated "
+            "datasets only, drop it."
+        )
     path = classical_csv_path(cfg.name)
     mtime = path.stat().st_mtime_ns if path.is_file() else 0
     bags = _load(cfg.name, str(path), mtime)
-    log.info("loaded %s: %d bags, %d instances, D=%d (sha256 %s)", cfg.name, len(bags), bags.offsets[-1],
-             bags.dim, bags.info["source_sha256"][:12])
+    log.info(
+        "loaded %s: %d bags, %d instances, D=%d (sha256 %s)",
+        cfg.name,
+        len(bags),
+        bags.offsets[-1],
+        bags.dim,
+        bags.info["source_sha256"][:12],
+    )
     return bags
 
 
 # Ilse et al. (2018)'s protocol for these sets (baselines.md §2.2/§2.4): features z-scored with training-part
 # statistics; Adam with L2 weight decay 5e-4, lr 5e-4, one bag per step; ≤ 100 epochs, patience 20. Applied by
 # `benchmark run` as the dataset's recommended protocol and by `benchmark validate` (validate_protocol.py).
-ILSE_PROTOCOL = {"standardize": True, "batch_size": 1, "lr": 5e-4, "weight_decay": 5e-4, "optimizer": "adam",
-                 "epochs": 100, "patience": 20}
+ILSE_PROTOCOL = {
+    "standardize": True,
+    "batch_size": 1,
+    "lr": 5e-4,
+    "weight_decay": 5e-4,
+    "optimizer": "adam",
+    "epochs": 100,
+    "patience": 20,
+}
 
 
 def _register(name: str) -> None:

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmark.core.config import DataConfig
-from benchmark.data.bags import BagCollection
 from benchmark.core.hierarchy import Hierarchy
 from benchmark.core.registry import Registry
+from benchmark.data.bags import BagCollection
 
 __all__ = ["DATASETS", "DatasetInfo", "load_dataset", "register_dataset"]
 

@@ -150,8 +150,10 @@ def feature_stats(
         n_instances=n_inst,
         dim=bags.dim,
         n_sampled=len(rows),
-        bag_size={**_quantiles(lengths, {"min": 0.0, "p10": 0.1, "median": 0.5, "p90": 0.9, "max": 1.0}),
-                  "mean": float(lengths.mean())},
+        bag_size={
+            **_quantiles(lengths, {"min": 0.0, "p10": 0.1, "median": 0.5, "p90": 0.9, "max": 1.0}),
+            "mean": float(lengths.mean()),
+        },
         dim_mean=_quantiles(mean, mmq),
         dim_std=_quantiles(std, mmq),
         frac_negative=float((x < 0).mean()),
@@ -162,7 +164,8 @@ def feature_stats(
         pcs_for_50=_pcs_for(cumulative, 0.5),
         pcs_for_90=_pcs_for(cumulative, 0.9),
         effective_rank=effective_rank(lam),
-        pattern_variance_share=None if instance_labels is None
+        pattern_variance_share=None
+        if instance_labels is None
         else between_group_share(x, np.asarray(instance_labels)[rows]),
         slide_class_variance_share=between_group_share(slide_means, bags.fine_labels),
         eigenvalues=tuple(float(v) for v in lam[:200]),

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.data.stats import FeatureStats
 from benchmark.core.errors import ConfigError
+from benchmark.data.stats import FeatureStats
 
 __all__ = ["spectrum_figure"]
 
@@ -40,13 +40,21 @@ def spectrum_figure(stats: Mapping[str, FeatureStats], path: str | Path) -> Path
         share = lam / s.total_variance if s.total_variance > 0 else lam
         pcs = np.arange(1, len(lam) + 1)
         name = f"{label} (eff. rank {s.effective_rank:.0f}"
-        name += f", pattern {100 * s.pattern_variance_share:.1f} %)" if s.pattern_variance_share is not None else ")"
+        name += (
+            f", pattern {100 * s.pattern_variance_share:.1f} %)"
+            if s.pattern_variance_share is not None
+            else ")"
+        )
         scree.loglog(pcs, share, color=colour, lw=1.6, label=name)
         cumulative.plot(pcs, np.cumsum(share), color=colour, lw=1.6, label=name)
     scree.set(xlabel="principal component (leading 200)", ylabel="share of variance", title="Scree (log–log)")
-    cumulative.set(xlabel="principal components (leading 200)", ylabel="cumulative share of variance", ylim=(0, 1.0),
-                   xlim=(1, max(len(s.eigenvalues) for s in stats.values())),
-                   title="Cumulative variance")
+    cumulative.set(
+        xlabel="principal components (leading 200)",
+        ylabel="cumulative share of variance",
+        ylim=(0, 1.0),
+        xlim=(1, max(len(s.eigenvalues) for s in stats.values())),
+        title="Cumulative variance",
+    )
     for level in (0.5, 0.9):
         cumulative.axhline(level, color="grey", lw=0.8, ls="--")
     cumulative.set_xscale("log")

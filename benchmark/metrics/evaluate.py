@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from benchmark.core.hierarchy import Hierarchy
 from benchmark.metrics.level import (
     PER_CLASS_COLUMNS,
     LevelMetrics,
@@ -30,7 +31,6 @@ from benchmark.metrics.level import (
     quadratic_weighted_kappa,
     sanitize_key,
 )
-from benchmark.core.hierarchy import Hierarchy
 
 __all__ = [
     "PER_CLASS_COLUMNS",

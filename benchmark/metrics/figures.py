@@ -24,8 +24,16 @@ def confusion_figure(confusion: np.ndarray, classes: Sequence[str], title: str) 
     size = 1.2 + 0.7 * len(classes)
     fig, ax = plt.subplots(figsize=(size + 1.5, size))
     sns.heatmap(
-        share, annot=confusion.astype(int), fmt="d", cmap="Blues", vmin=0, vmax=1,
-        xticklabels=classes, yticklabels=classes, cbar_kws={"label": "share of true class"}, ax=ax,
+        share,
+        annot=confusion.astype(int),
+        fmt="d",
+        cmap="Blues",
+        vmin=0,
+        vmax=1,
+        xticklabels=classes,
+        yticklabels=classes,
+        cbar_kws={"label": "share of true class"},
+        ax=ax,
     )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")

@@ -42,7 +42,11 @@ PUBLISHED: dict[str, dict[str, tuple[float, float]]] = {
 }
 PUBLISHED_AUC = {"ucsb-breast": {"abmil-plain": 0.775, "abmil": 0.799}}  # approximate, [unverified]
 # Acceptance bands on the mean test accuracy [decision, datasets-and-formats.md D1].
-BANDS: dict[str, tuple[float, float]] = {"musk1": (0.85, 0.93), "musk2": (0.82, 0.90), "elephant": (0.83, 0.90)}
+BANDS: dict[str, tuple[float, float]] = {
+    "musk1": (0.85, 0.93),
+    "musk2": (0.82, 0.90),
+    "elephant": (0.83, 0.90),
+}
 UNBANDED_REASON = {
     "ucsb-breast": "Ilse's UCSB numbers come from an end-to-end CNN on 32×32 image patches, not from the 708-d "
     "hand-crafted descriptors shipped in the mil package, so they are context, not a target; with 58 bags "
@@ -51,9 +55,12 @@ UNBANDED_REASON = {
 # Embedding-then-pooling networks in Ilse's Table 1 (Wang et al. 2018) [unverified]: (mi-Net, MI-Net) accuracy.
 PUBLISHED_POOLING_NETS = {"musk1": (0.889, 0.887), "musk2": (0.858, 0.859), "elephant": (0.858, 0.862)}
 # Simple pooling baselines measured by the spec (D1; same 10×5 protocol): LogReg and RBF-SVM accuracy.
-POOLING_REFERENCE = {"musk1": (0.875, 0.894), "musk2": (0.851, 0.887), "elephant": (0.853, 0.816),
-                     "ucsb-breast": (0.746, 0.718)}
-
+POOLING_REFERENCE = {
+    "musk1": (0.875, 0.894),
+    "musk2": (0.851, 0.887),
+    "elephant": (0.853, 0.816),
+    "ucsb-breast": (0.746, 0.718),
+}
 
 
 @dataclass(frozen=True)
@@ -79,8 +86,13 @@ class ValidationProtocol:
 
     @property
     def cv(self) -> CVConfig:
-        return CVConfig(protocol="kfold", n_folds=self.n_folds, repeats=self.repeats,
-                        val_fraction=self.val_fraction, seed=self.split_seed)
+        return CVConfig(
+            protocol="kfold",
+            n_folds=self.n_folds,
+            repeats=self.repeats,
+            val_fraction=self.val_fraction,
+            seed=self.split_seed,
+        )
 
 
 _ABMIL = {"hidden_dim": "256", "attention_dim": "64", "dropout": "0.25"}
@@ -90,12 +102,22 @@ FULL_PROTOCOL = ValidationProtocol(
     repeats=5,
     # Ilse's reference: Adam (0.9, 0.999) with L2 weight decay, lr 5e-4, batch 1; ~100 epochs with early
     # stopping on a validation split (baselines.md §2.2/§2.4). Selection: the harness default (val AUC).
-    train={**{k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in ILSE_PROTOCOL.items()},
-           "selection": "fine.auc"},
-    model={"abmil": _ABMIL, "abmil-plain": _ABMIL,
-           "meanpool": {"hidden_dim": "256", "dropout": "0.25"}, "maxpool": {"hidden_dim": "256", "dropout": "0.25"},
-           "dtfd": {"hidden_dim": "256", "attention_dim": "64"}},
+    train={
+        **{k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in ILSE_PROTOCOL.items()},
+        "selection": "fine.auc",
+    },
+    model={
+        "abmil": _ABMIL,
+        "abmil-plain": _ABMIL,
+        "meanpool": {"hidden_dim": "256", "dropout": "0.25"},
+        "maxpool": {"hidden_dim": "256", "dropout": "0.25"},
+        "dtfd": {"hidden_dim": "256", "attention_dim": "64"},
+    },
 )
-QUICK_PROTOCOL = dataclasses.replace(FULL_PROTOCOL, name="quick", n_folds=5,
-                                     repeats=1, train={**FULL_PROTOCOL.train, "epochs": "3", "patience": "0"})
-
+QUICK_PROTOCOL = dataclasses.replace(
+    FULL_PROTOCOL,
+    name="quick",
+    n_folds=5,
+    repeats=1,
+    train={**FULL_PROTOCOL.train, "epochs": "3", "patience": "0"},
+)

@@ -12,10 +12,10 @@ from mlflow.tracking import MlflowClient
 
 from benchmark.core.config import DataConfig, config_hash, flatten
 from benchmark.core.errors import BenchmarkError
-from benchmark.run.resolve import resolve_run_config
 from benchmark.cv.files import default_split_path, split_digest
-from benchmark.tracking.store import finished_folds
 from benchmark.reproduce.protocol import CHECKED_MODELS, ValidationProtocol
+from benchmark.run.resolve import resolve_run_config
+from benchmark.tracking.store import finished_folds
 
 __all__ = ["EXIT_OK", "EXIT_OUT_OF_BAND", "ModelResult", "ValidationReport", "read_result", "recorded_parent"]
 
@@ -103,8 +103,14 @@ class ValidationReport:
     experiments: dict[str, str] = field(default_factory=dict)
 
 
-def read_result(client: MlflowClient, parent_id: str, dataset: str, model: str, proto: ValidationProtocol,
-            bands: Mapping[str, tuple[float, float]]) -> ModelResult:
+def read_result(
+    client: MlflowClient,
+    parent_id: str,
+    dataset: str,
+    model: str,
+    proto: ValidationProtocol,
+    bands: Mapping[str, tuple[float, float]],
+) -> ModelResult:
     parent = client.get_run(parent_id)
     runs = finished_folds(client, parent.info.experiment_id, parent_id)
     folds = sorted(runs)
@@ -114,20 +120,32 @@ def read_result(client: MlflowClient, parent_id: str, dataset: str, model: str, 
     for f, a in zip(folds, acc, strict=True):
         by_repeat.setdefault(f // proto.n_folds, []).append(a)
     return ModelResult(
-        dataset=dataset, model=model, folds_run=len(folds), folds_total=proto.cv.total_folds, acc=acc,
+        dataset=dataset,
+        model=model,
+        folds_run=len(folds),
+        folds_total=proto.cv.total_folds,
+        acc=acc,
         auc=tuple(metric(f, "test.fine.auc") for f in folds),
         repeat_acc=tuple(float(np.mean(v)) for _, v in sorted(by_repeat.items()) if len(v) == proto.n_folds),
         seconds=tuple(metric(f, "compute.seconds_per_fold") for f in folds),
         epochs=tuple(int(metric(f, "epochs_run")) for f in folds),
         best_epochs=tuple(int(metric(f, "best_epoch")) for f in folds),
-        band=bands.get(dataset), checked=model in CHECKED_MODELS and dataset in bands,
-        config_hash=parent.data.tags.get("benchmark.config_hash", ""), params=dict(parent.data.params),
+        band=bands.get(dataset),
+        checked=model in CHECKED_MODELS and dataset in bands,
+        config_hash=parent.data.tags.get("benchmark.config_hash", ""),
+        params=dict(parent.data.params),
         git_commit=parent.data.tags.get("benchmark.git_commit", ""),
     )
 
 
-def recorded_parent(client: MlflowClient, experiment: str, dataset: str, model: str, proto: ValidationProtocol,
-                     splits_root: str) -> str:
+def recorded_parent(
+    client: MlflowClient,
+    experiment: str,
+    dataset: str,
+    model: str,
+    proto: ValidationProtocol,
+    splits_root: str,
+) -> str:
     """The recorded parent run of ``model`` on ``dataset`` under this protocol (report-only mode).
 
     Matches the split digest of the protocol's split file and every setting the protocol declares
@@ -137,25 +155,51 @@ def recorded_parent(client: MlflowClient, experiment: str, dataset: str, model: 
     """
     split_file = default_split_path(splits_root, dataset, proto.cv)
     if not split_file.is_file():
-        raise BenchmarkError(f"validate --report-only: split file {split_file} is missing; run without "
-                             "--report-only (or pass --splits-dir where the validation run saved it).")
+        raise BenchmarkError(
+            f"validate --report-only: split file {split_file} is missing; run without "
+            "--report-only (or pass --splits-dir where the validation run saved it)."
+        )
     digest = split_digest(split_file)
-    config = resolve_run_config(model, data=DataConfig(name=dataset), cv=proto.cv, seed=proto.seed,
-                                train_overrides=proto.train, model_overrides=proto.model.get(model, {}))
+    config = resolve_run_config(
+        model,
+        data=DataConfig(name=dataset),
+        cv=proto.cv,
+        seed=proto.seed,
+        train_overrides=proto.train,
+        model_overrides=proto.model.get(model, {}),
+    )
     flat = flatten(config)
-    keys = ["model.name", "seed", *(k for k in flat if k.startswith("cv.")), *(f"train.{k}" for k in proto.train),
-            *(f"model.{k}" for k in proto.model.get(model, {}))]
+    keys = [
+        "model.name",
+        "seed",
+        *(k for k in flat if k.startswith("cv.")),
+        *(f"train.{k}" for k in proto.train),
+        *(f"model.{k}" for k in proto.model.get(model, {})),
+    ]
     exp = client.get_experiment_by_name(experiment)
-    parents = [] if exp is None else client.search_runs(
-        [exp.experiment_id], f"tags.`benchmark.role` = 'parent' and tags.`benchmark.method` = '{model}' and "
-        f"tags.`benchmark.split_digest` = '{digest}'")
+    parents = (
+        []
+        if exp is None
+        else client.search_runs(
+            [exp.experiment_id],
+            f"tags.`benchmark.role` = 'parent' and tags.`benchmark.method` = '{model}' and "
+            f"tags.`benchmark.split_digest` = '{digest}'",
+        )
+    )
     matching = [r for r in parents if all(r.data.params.get(k) == flat[k] for k in keys)]
     if not matching:
-        raise BenchmarkError(f"validate --report-only: no recorded {model} run on {dataset} with this protocol in "
-                             f"experiment {experiment!r}; run without --report-only first.")
+        raise BenchmarkError(
+            f"validate --report-only: no recorded {model} run on {dataset} with this protocol in "
+            f"experiment {experiment!r}; run without --report-only first."
+        )
     # Prefer a run made with today's exact config (same hash, e.g. one being resumed), then the most complete.
     current = config_hash(config)
-    best = max(matching, key=lambda r: (r.data.tags.get("benchmark.config_hash") == current,
-                                        int(r.data.tags.get("benchmark.folds_finished", "0")), r.info.start_time))
+    best = max(
+        matching,
+        key=lambda r: (
+            r.data.tags.get("benchmark.config_hash") == current,
+            int(r.data.tags.get("benchmark.folds_finished", "0")),
+            r.info.start_time,
+        ),
+    )
     return best.info.run_id
-

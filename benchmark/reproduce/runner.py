@@ -30,22 +30,11 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from benchmark.reproduce.doc import render_markdown
-from benchmark.reproduce.results import (
-    EXIT_OK,
-    EXIT_OUT_OF_BAND,
-    ModelResult,
-    ValidationReport,
-    read_result,
-    recorded_parent,
-)
 from benchmark.core.config import DataConfig
+from benchmark.core.errors import BenchmarkError, ConfigError
 from benchmark.data import load_dataset
 from benchmark.data.classical import CLASSICAL
-from benchmark.core.errors import BenchmarkError, ConfigError
-from benchmark.run.resolve import expand_models
-from benchmark.run.runner import RunObserver, RunRequest, run_benchmark
-from benchmark.tracking.store import configure
+from benchmark.reproduce.doc import render_markdown
 from benchmark.reproduce.protocol import (
     BANDS,
     CHECKED_MODELS,
@@ -55,6 +44,17 @@ from benchmark.reproduce.protocol import (
     QUICK_PROTOCOL,
     ValidationProtocol,
 )
+from benchmark.reproduce.results import (
+    EXIT_OK,
+    EXIT_OUT_OF_BAND,
+    ModelResult,
+    ValidationReport,
+    read_result,
+    recorded_parent,
+)
+from benchmark.run.resolve import expand_models
+from benchmark.run.runner import RunObserver, RunRequest, run_benchmark
+from benchmark.tracking.store import configure
 
 __all__ = [
     "EXIT_OK",
@@ -124,7 +124,9 @@ def run_validation(
     bands = dict(BANDS if bands is None else bands)
     unknown = [d for d in datasets if d not in CLASSICAL]
     if unknown or not datasets:
-        raise ConfigError(f"validate --datasets: {unknown or 'none given'}; choose from {', '.join(CLASSICAL)}.")
+        raise ConfigError(
+            f"validate --datasets: {unknown or 'none given'}; choose from {', '.join(CLASSICAL)}."
+        )
     models = expand_models(models)  # unknown names fail here, before any training
     tracking_uri = configure(tracking_uri)  # after every name check: a user error leaves no store behind
     client = MlflowClient(tracking_uri=tracking_uri) if report_only else None
@@ -142,31 +144,54 @@ def run_validation(
                 except BenchmarkError:
                     if model in CHECKED_MODELS:
                         raise
-                    log.warning("validate --report-only: no recorded %s run on %s; row omitted", model, dataset)
+                    log.warning(
+                        "validate --report-only: no recorded %s run on %s; row omitted", model, dataset
+                    )
                     continue
                 rows.append(read_result(client, parent, dataset, model, proto, bands))
                 continue
             log.info("validate %s / %s (%s protocol)", dataset, model, proto.name)
             model_folds = folds
             if context_folds is not None and model not in CHECKED_MODELS:
-                model_folds = [f for f in (folds if folds is not None else range(context_folds)) if f < context_folds]
+                model_folds = [
+                    f for f in (folds if folds is not None else range(context_folds)) if f < context_folds
+                ]
             request = RunRequest(
-                models=[model], data=DataConfig(name=dataset), cv=proto.cv, seed=proto.seed,
-                train_overrides=dict(proto.train), model_overrides=dict(proto.model.get(model, {})),
-                tracking_uri=tracking_uri, experiment=experiment, splits_root=splits_root, folds=model_folds,
+                models=[model],
+                data=DataConfig(name=dataset),
+                cv=proto.cv,
+                seed=proto.seed,
+                train_overrides=dict(proto.train),
+                model_overrides=dict(proto.model.get(model, {})),
+                tracking_uri=tracking_uri,
+                experiment=experiment,
+                splits_root=splits_root,
+                folds=model_folds,
             )
             summary = run_benchmark(request, observer, bags=bags)
             client = MlflowClient(tracking_uri=summary.tracking_uri)
             rows.append(read_result(client, summary.parents[model], dataset, model, proto, bands))
-    failures = [f"{r.dataset}/{r.model}: accuracy {r.acc_mean:.3f} not in [{r.band[0]:.2f}, {r.band[1]:.2f}]"
-                for r in rows if r.checked and r.band is not None and not r.in_band]
+    failures = [
+        f"{r.dataset}/{r.model}: accuracy {r.acc_mean:.3f} not in [{r.band[0]:.2f}, {r.band[1]:.2f}]"
+        for r in rows
+        if r.checked and r.band is not None and not r.in_band
+    ]
     # Complete = every checked row ran the whole protocol; context rows may be bounded by ``context_folds``.
     complete = all(r.folds_run == r.folds_total for r in rows if r.model in CHECKED_MODELS)
-    report = ValidationReport(rows=rows, protocol=proto, complete=complete, failures=failures,
-                              exit_code=EXIT_OUT_OF_BAND if failures else EXIT_OK, markdown="", output=None,
-                              wall_seconds=time.perf_counter() - started, experiments=experiments)
-    report.markdown = render_markdown(report, bands=bands, tracking_uri=tracking_uri, command_line=command_line,
-                                      note=note)
+    report = ValidationReport(
+        rows=rows,
+        protocol=proto,
+        complete=complete,
+        failures=failures,
+        exit_code=EXIT_OUT_OF_BAND if failures else EXIT_OK,
+        markdown="",
+        output=None,
+        wall_seconds=time.perf_counter() - started,
+        experiments=experiments,
+    )
+    report.markdown = render_markdown(
+        report, bands=bands, tracking_uri=tracking_uri, command_line=command_line, note=note
+    )
     if output_md is not None:
         report.output = Path(output_md)
         report.output.parent.mkdir(parents=True, exist_ok=True)
@@ -177,16 +202,20 @@ def run_validation(
     return report
 
 
-
-
-
 class LogObserver(RunObserver):
     """Logs one line per finished fold (test accuracy, epochs, seconds): progress for long unattended runs."""
 
     def on_fold_end(self, model: str, fold: int, outcome) -> None:  # noqa: ANN001 - FoldOutcome
         acc = outcome.test.flat("test").get("test.fine.accuracy", math.nan)
-        log.info("%s fold %d: test acc %.3f, %d epochs (best %d), %.1f s", model, fold, acc, outcome.epochs_run,
-                 outcome.best_epoch, outcome.seconds)
+        log.info(
+            "%s fold %d: test acc %.3f, %d epochs (best %d), %.1f s",
+            model,
+            fold,
+            acc,
+            outcome.epochs_run,
+            outcome.best_epoch,
+            outcome.seconds,
+        )
 
 
 def protocol_for(*, quick: bool, repeats: int | None) -> ValidationProtocol:

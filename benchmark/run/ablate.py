@@ -13,8 +13,8 @@ import dataclasses
 from collections.abc import Sequence
 
 from benchmark.compare.comparison import Comparison, compare
-from benchmark.data import load_dataset
 from benchmark.core.errors import ConfigError
+from benchmark.data import load_dataset
 from benchmark.run.runner import RunObserver, RunRequest, run_benchmark
 
 __all__ = ["DEFAULT_RUNGS", "LADDER_MODELS", "REFERENCE_RUNG", "ladder_labels", "run_ablation"]
@@ -65,8 +65,13 @@ def run_ablation(
         overrides = {k: _as_override(v) for k, v in LADDER[rung].items()}
         overrides.update(request.model_overrides)
         summary = run_benchmark(
-            dataclasses.replace(request, models=[model], model_overrides=overrides, label=f"{model}/{rung}",
-                                experiment=experiment),
+            dataclasses.replace(
+                request,
+                models=[model],
+                model_overrides=overrides,
+                label=f"{model}/{rung}",
+                experiment=experiment,
+            ),
             observer,
             bags=bags,
         )
@@ -74,7 +79,13 @@ def run_ablation(
     reference = f"{model}/{REFERENCE_RUNG}" if REFERENCE_RUNG in rungs else None
     tables = {}
     for level in levels:
-        cmp = compare(summary.tracking_uri, experiment, level=level, methods=labels,
-                      split_digest=summary.split_digest, reference=reference)
+        cmp = compare(
+            summary.tracking_uri,
+            experiment,
+            level=level,
+            methods=labels,
+            split_digest=summary.split_digest,
+            reference=reference,
+        )
         tables[level] = dataclasses.replace(cmp, methods=tuple(m for m in labels if m in cmp.methods))
     return tables

@@ -158,11 +158,15 @@ def build_pipeline(
         try:
             image_shape = square_image_shape(in_dim)
         except ValueError:
-            raise ConfigError(f"train.encoder={encoder}: instances of width {in_dim} are not images; use an image "
-                              "dataset (mnist-panda, digits-panda) or train.encoder=none.") from None
+            raise ConfigError(
+                f"train.encoder={encoder}: instances of width {in_dim} are not images; use an image "
+                "dataset (mnist-panda, digits-panda) or train.encoder=none."
+            ) from None
     h, w = (int(v) for v in image_shape)
     if h * w != in_dim or min(h, w) < 4:
-        raise ConfigError(f"train.encoder={encoder}: image shape {h}×{w} does not fit instances of width {in_dim} "
-                          "(needs H·W = D and H, W ≥ 4); use train.encoder=none.")
+        raise ConfigError(
+            f"train.encoder={encoder}: image shape {h}×{w} does not fit instances of width {in_dim} "
+            "(needs H·W = D and H, W ≥ 4); use train.encoder=none."
+        )
     model = build_model(name, params, in_dim=encoder_dim, hierarchy=hierarchy)
     return EncodedMIL(SmallCNN((h, w), out_dim=encoder_dim), model, in_dim=in_dim)

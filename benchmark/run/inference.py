@@ -52,7 +52,9 @@ def _eval_batches(bags: BagCollection, index: np.ndarray, batch_size: int) -> li
     for i in order:
         n = int(bags.lengths[i])
         new_max = max(current_max, n)
-        if current and (len(current) >= batch_size or (len(current) + 1) * new_max * bags.dim > _EVAL_MAX_ELEMENTS):
+        if current and (
+            len(current) >= batch_size or (len(current) + 1) * new_max * bags.dim > _EVAL_MAX_ELEMENTS
+        ):
             batches.append(np.asarray(current))
             current, new_max = [], n
         current.append(i)
@@ -93,7 +95,9 @@ def predict(
     rows = sorter[np.searchsorted(pos, index, sorter=sorter)]
     fine = np.concatenate(fine_rows)[rows]
     coarse = np.concatenate(coarse_rows)[rows] if coarse_rows else None
-    return Predictions(index=index, fine_probs=fine, coarse_head_probs=coarse, fine_ce=ce_sum / max(len(index), 1))
+    return Predictions(
+        index=index, fine_probs=fine, coarse_head_probs=coarse, fine_ce=ce_sum / max(len(index), 1)
+    )
 
 
 def evaluate_predictions(bags: BagCollection, preds: Predictions) -> EvaluationResult:

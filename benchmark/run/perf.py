@@ -21,8 +21,8 @@ import torch.nn.functional as F
 
 from benchmark.core.config import DataConfig
 from benchmark.data import BagCollection, load_dataset, pad_batch
-from benchmark.run.memory import PeakMemory
 from benchmark.models import build_model, resolve_model_params
+from benchmark.run.memory import PeakMemory
 from benchmark.run.resolve import expand_models
 from benchmark.run.train import predict, resolve_device, seed_everything
 
@@ -36,9 +36,16 @@ def _subset(bags: BagCollection, n: int | None) -> BagCollection:
         return bags
     stop = int(bags.offsets[n])
     return BagCollection(
-        name=bags.name, slide_ids=bags.slide_ids[:n], case_ids=bags.case_ids[:n], fine_labels=bags.fine_labels[:n],
-        features=np.asarray(bags.features[:stop]), offsets=bags.offsets[: n + 1], hierarchy=bags.hierarchy,
-        sites=bags.sites[:n] if bags.sites else None, fingerprint=bags.fingerprint, info=bags.info,
+        name=bags.name,
+        slide_ids=bags.slide_ids[:n],
+        case_ids=bags.case_ids[:n],
+        fine_labels=bags.fine_labels[:n],
+        features=np.asarray(bags.features[:stop]),
+        offsets=bags.offsets[: n + 1],
+        hierarchy=bags.hierarchy,
+        sites=bags.sites[:n] if bags.sites else None,
+        fingerprint=bags.fingerprint,
+        info=bags.info,
     )
 
 
@@ -71,8 +78,11 @@ def _batched(model, bags, epochs, batch_size, device) -> dict[str, float]:
         t1 = time.perf_counter()
         predict(model, bags, index, batch_size=batch_size, device=device, amp=False)
         t2 = time.perf_counter()
-    return {"train_slides_per_s": epochs * len(bags) / (t1 - t0), "eval_slides_per_s": len(bags) / (t2 - t1),
-            "peak_ram_mib": mem.peak_mb}
+    return {
+        "train_slides_per_s": epochs * len(bags) / (t1 - t0),
+        "eval_slides_per_s": len(bags) / (t2 - t1),
+        "peak_ram_mib": mem.peak_mb,
+    }
 
 
 def _reference(model, bags, paths, epochs, device) -> dict[str, float]:
@@ -97,8 +107,11 @@ def _reference(model, bags, paths, epochs, device) -> dict[str, float]:
                 x = torch.load(paths[i], weights_only=True).unsqueeze(0).to(device)
                 model(x, torch.ones(x.shape[:2], dtype=torch.bool, device=device))
         t2 = time.perf_counter()
-    return {"train_slides_per_s": epochs * len(bags) / (t1 - t0), "eval_slides_per_s": len(bags) / (t2 - t1),
-            "peak_ram_mib": mem.peak_mb}
+    return {
+        "train_slides_per_s": epochs * len(bags) / (t1 - t0),
+        "eval_slides_per_s": len(bags) / (t2 - t1),
+        "peak_ram_mib": mem.peak_mb,
+    }
 
 
 def run_perf(
@@ -131,8 +144,14 @@ def run_perf(
             ref, ours = results["reference"], results["batched"]
             common = {"model": name, "slides": len(bags), "epochs": epochs, "device": str(dev)}
             rows.append({**common, "path": "reference (batch 1, re-read files)", **ref})
-            rows.append({**common, "path": f"batched (batch {batch_size}, preloaded)", **ours,
-                         "train_speedup": ours["train_slides_per_s"] / ref["train_slides_per_s"],
-                         "eval_speedup": ours["eval_slides_per_s"] / ref["eval_slides_per_s"]})
+            rows.append(
+                {
+                    **common,
+                    "path": f"batched (batch {batch_size}, preloaded)",
+                    **ours,
+                    "train_speedup": ours["train_slides_per_s"] / ref["train_slides_per_s"],
+                    "eval_speedup": ours["eval_slides_per_s"] / ref["eval_slides_per_s"],
+                }
+            )
             log.info("%s: train ×%.1f, eval ×%.1f", name, rows[-1]["train_speedup"], rows[-1]["eval_speedup"])
     return rows

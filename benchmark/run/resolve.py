@@ -11,8 +11,9 @@ import logging
 from collections.abc import Mapping, Sequence
 
 from benchmark.core.config import CVConfig, DataConfig, LossTerm, RunConfig, TrainConfig
-from benchmark.data.loading import dataset_info
 from benchmark.core.errors import ConfigError
+from benchmark.core.overrides import apply_overrides
+from benchmark.data.loading import dataset_info
 from benchmark.models import (
     MODELS,
     default_loss_terms,
@@ -20,7 +21,6 @@ from benchmark.models import (
     model_defaults,
     resolve_model_params,
 )
-from benchmark.core.overrides import apply_overrides
 
 __all__ = ["expand_models", "log_dataset_protocol", "override_loss_terms", "resolve_run_config"]
 
@@ -57,8 +57,9 @@ def resolve_run_config(
     meta = model_defaults(model)
     train = dataclasses.replace(TrainConfig(), **meta["train_defaults"])
     train = dataclasses.replace(train, **dataset_info(data.name).train_defaults)
-    train = apply_overrides(train, {"preset": train_overrides["preset"]} if "preset" in train_overrides else {},
-                            section="train")
+    train = apply_overrides(
+        train, {"preset": train_overrides["preset"]} if "preset" in train_overrides else {}, section="train"
+    )
     if train.preset == "reference":
         train = dataclasses.replace(train, **meta["reference_train"])
     train = apply_overrides(train, train_overrides, section="train")
@@ -73,8 +74,10 @@ def override_loss_terms(terms: tuple[LossTerm, ...], overrides: Mapping[str, str
     for key, raw in overrides.items():
         term, dot, fld = key.partition(".")
         if not dot or term not in by_name:
-            raise ConfigError(f"--set loss.{key}: unknown loss term {term!r}; this model's terms: {sorted(by_name)} "
-                              "(form: loss.<term>.weight=0.5).")
+            raise ConfigError(
+                f"--set loss.{key}: unknown loss term {term!r}; this model's terms: {sorted(by_name)} "
+                "(form: loss.<term>.weight=0.5)."
+            )
         by_name[term] = apply_overrides(by_name[term], {fld: raw}, section=f"loss.{term}")
     return tuple(by_name[t.name] for t in terms)
 
@@ -86,5 +89,11 @@ def log_dataset_protocol(data: DataConfig, train_overrides: Mapping[str, str], c
     if applied:
         fields = ", ".join(f"{k}={v}" for k, v in applied.items())
         folds = f"{cv.n_folds}-fold CV; " if info.cv_defaults else ""
-        log.info("%s: using the dataset's recommended protocol (%s): %s%s; override any field with "
-                 "--set train.<field>=… (and --folds)", data.name, info.protocol or "registered", folds, fields)
+        log.info(
+            "%s: using the dataset's recommended protocol (%s): %s%s; override any field with "
+            "--set train.<field>=… (and --folds)",
+            data.name,
+            info.protocol or "registered",
+            folds,
+            fields,
+        )

@@ -17,11 +17,12 @@ from mlflow.tracking import MlflowClient
 
 from benchmark import __version__
 from benchmark.core.config import CVConfig, DataConfig, RunConfig, config_hash
-from benchmark.data import BagCollection, load_dataset
 from benchmark.core.errors import ConfigError
-from benchmark.tracking.fold_logging import log_fold_outcome, log_fold_setup
-from benchmark.run.resolve import expand_models, log_dataset_protocol, resolve_run_config
 from benchmark.cv.files import fold_indices, get_or_create_splits, load_splits, split_digest, validate_splits
+from benchmark.data import BagCollection, load_dataset
+from benchmark.run.resolve import expand_models, log_dataset_protocol, resolve_run_config
+from benchmark.run.train import FoldOutcome, fold_seed, train_fold
+from benchmark.tracking.fold_logging import log_fold_outcome, log_fold_setup
 from benchmark.tracking.store import (
     BufferedCurves,
     aggregate_folds,
@@ -36,7 +37,6 @@ from benchmark.tracking.store import (
     mark_stale_children,
     results_json,
 )
-from benchmark.run.train import FoldOutcome, fold_seed, train_fold
 
 __all__ = ["RunObserver", "RunRequest", "RunSummary", "run_benchmark", "splits_for"]
 
@@ -106,7 +106,9 @@ def splits_for(request: RunRequest, bags: BagCollection):
         splits = load_splits(path)
         validate_splits(splits, table, request.cv.protocol, source=str(path))
         return splits, path, split_digest(path)
-    return get_or_create_splits(Path(request.splits_root), bags.name, table, request.cv, overwrite=request.new_splits)
+    return get_or_create_splits(
+        Path(request.splits_root), bags.name, table, request.cv, overwrite=request.new_splits
+    )
 
 
 def run_benchmark(
@@ -123,8 +125,12 @@ def run_benchmark(
         raise ConfigError("--set model.*/loss.* and labels apply to one model; run models separately.")
     configs = {
         m: resolve_run_config(
-            m, data=request.data, cv=request.cv, seed=request.seed,
-            train_overrides=request.train_overrides, model_overrides=request.model_overrides,
+            m,
+            data=request.data,
+            cv=request.cv,
+            seed=request.seed,
+            train_overrides=request.train_overrides,
+            model_overrides=request.model_overrides,
             loss_overrides=request.loss_overrides,
         )
         for m in models
@@ -146,15 +152,39 @@ def run_benchmark(
     parts = {f: fold_indices(splits, bags.table(), f) for f in folds}
     for model in models:
         method = request.label or model
-        parent_id, skipped = _run_model(client, exp_id, configs[model], method, bags, splits, split_path, digest, folds,
-                                        parts, observer, request.parent_tags)
+        parent_id, skipped = _run_model(
+            client,
+            exp_id,
+            configs[model],
+            method,
+            bags,
+            splits,
+            split_path,
+            digest,
+            folds,
+            parts,
+            observer,
+            request.parent_tags,
+        )
         summary.parents[method] = parent_id
         summary.skipped[method] = skipped
     return summary
 
 
-def _run_model(client, exp_id, config: RunConfig, method, bags, splits, split_path, digest, folds, parts, observer,
-               parent_tags=None):
+def _run_model(
+    client,
+    exp_id,
+    config: RunConfig,
+    method,
+    bags,
+    splits,
+    split_path,
+    digest,
+    folds,
+    parts,
+    observer,
+    parent_tags=None,
+):
     chash = config_hash(config)
     ident = {
         "benchmark.method": method,
@@ -187,7 +217,9 @@ def _run_model(client, exp_id, config: RunConfig, method, bags, splits, split_pa
         client.set_tag(parent_id, key, value)
     killed = mark_stale_children(client, exp_id, parent_id)
     if killed:
-        log.warning("%s: %d child run(s) left RUNNING by a dead process were marked KILLED", config.model, killed)
+        log.warning(
+            "%s: %d child run(s) left RUNNING by a dead process were marked KILLED", config.model, killed
+        )
     done = finished_folds(client, exp_id, parent_id)
     skipped = sorted(f for f in folds if f in done)
     observer.on_model_start(method, folds, skipped, config.train.epochs)
@@ -195,8 +227,20 @@ def _run_model(client, exp_id, config: RunConfig, method, bags, splits, split_pa
         for fold in folds:
             if fold in done:
                 continue
-            done[fold] = _run_fold(client, exp_id, parent_id, config, method, ident, bags, splits, split_path, fold,
-                                   parts[fold], observer)
+            done[fold] = _run_fold(
+                client,
+                exp_id,
+                parent_id,
+                config,
+                method,
+                ident,
+                bags,
+                splits,
+                split_path,
+                fold,
+                parts[fold],
+                observer,
+            )
     except BaseException as exc:
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
         client.set_terminated(parent_id, status)
@@ -219,8 +263,14 @@ def _params(config: RunConfig, bags: BagCollection) -> dict[str, object]:
     from benchmark.core.config import flatten
 
     params: dict[str, object] = dict(flatten(config))
-    params.update({"data.n_slides": len(bags), "data.dim": bags.dim, "data.fingerprint": bags.fingerprint,
-                   "data.hierarchy": bags.hierarchy.describe()})
+    params.update(
+        {
+            "data.n_slides": len(bags),
+            "data.dim": bags.dim,
+            "data.fingerprint": bags.fingerprint,
+            "data.hierarchy": bags.hierarchy.describe(),
+        }
+    )
     for k, v in (bags.info or {}).items():
         params[f"data.info.{k}"] = v
     return params
@@ -229,12 +279,17 @@ def _params(config: RunConfig, bags: BagCollection) -> dict[str, object]:
 def _summary_table(aggregated: Mapping[str, Mapping[str, object]]):
     import pandas as pd
 
-    rows = [{"metric": k, "mean": v["mean"], "std": v["std"], "n": v["n"]} for k, v in aggregated.items()
-            if k.count(".") == 2]  # overall metrics only (per-class rows live in the fold tables)
+    rows = [
+        {"metric": k, "mean": v["mean"], "std": v["std"], "n": v["n"]}
+        for k, v in aggregated.items()
+        if k.count(".") == 2
+    ]  # overall metrics only (per-class rows live in the fold tables)
     return pd.DataFrame(rows)
 
 
-def _run_fold(client, exp_id, parent_id, config, method, ident, bags, splits, split_path, fold, parts, observer):
+def _run_fold(
+    client, exp_id, parent_id, config, method, ident, bags, splits, split_path, fold, parts, observer
+):
     seed = fold_seed(config.seed, fold)
     tags = {**ident, "benchmark.role": "fold", "benchmark.fold": str(fold), "mlflow.parentRunId": parent_id}
     run = client.create_run(exp_id, tags=tags, run_name=f"{method}-fold{fold}")

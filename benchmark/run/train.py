@@ -20,13 +20,13 @@ import torch
 
 from benchmark.core.config import RunConfig
 from benchmark.core.contract import MILModel, Targets
-from benchmark.data.bags import BagCollection, instance_statistics, pad_batch
-from benchmark.run.encoders import build_pipeline
 from benchmark.core.errors import ConfigError, TrainingError
+from benchmark.data.bags import BagCollection, instance_statistics, pad_batch
+from benchmark.metrics.evaluate import EvaluationResult
+from benchmark.run.encoders import build_pipeline
 from benchmark.run.inference import Predictions, autocast, evaluate_predictions, predict
 from benchmark.run.loss_weighting import compose_loss
 from benchmark.run.memory import PeakMemory
-from benchmark.metrics.evaluate import EvaluationResult
 
 __all__ = [
     "FitResult",
@@ -42,7 +42,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
 
 
 def fold_seed(run_seed: int, fold: int) -> int:
@@ -177,9 +176,15 @@ def fit_fold(
     tc = config.train
     device = resolve_device(tc.device)
     seed_everything(seed)
-    model = build_pipeline(config.model, config.model_params, in_dim=bags.dim, hierarchy=bags.hierarchy,
-                           encoder=tc.encoder, encoder_dim=tc.encoder_dim,
-                           image_shape=(bags.info or {}).get("image_shape")).to(device)
+    model = build_pipeline(
+        config.model,
+        config.model_params,
+        in_dim=bags.dim,
+        hierarchy=bags.hierarchy,
+        encoder=tc.encoder,
+        encoder_dim=tc.encoder_dim,
+        image_shape=(bags.info or {}).get("image_shape"),
+    ).to(device)
     optimizer_cls = torch.optim.AdamW if tc.optimizer == "adamw" else torch.optim.Adam
     optimizer = optimizer_cls(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     rng = np.random.default_rng(seed)
@@ -196,11 +201,15 @@ def fit_fold(
         model.train()
         sums: dict[str, float] = {}
         for chunk in training_batches(bags.lengths, train_idx, tc.batch_size, tc.bucket_pool, rng):
-            batch = pad_batch(bags, chunk, max_instances=tc.max_instances, rng=rng, standardize=scale).to(device)
+            batch = pad_batch(bags, chunk, max_instances=tc.max_instances, rng=rng, standardize=scale).to(
+                device
+            )
             targets = Targets(fine=batch.fine, coarse=batch.coarse, progress=epoch / tc.epochs)
             with autocast(device, tc.amp):
                 out = model(batch.x, batch.mask, targets)
-            loss, terms = compose_loss(out, batch.fine, batch.coarse, config.loss, epoch=epoch, total_epochs=tc.epochs)
+            loss, terms = compose_loss(
+                out, batch.fine, batch.coarse, config.loss, epoch=epoch, total_epochs=tc.epochs
+            )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -209,11 +218,15 @@ def fit_fold(
                 sums[k] = sums.get(k, 0.0) + v * len(chunk)
         train_seconds += time.perf_counter() - t0
         t1 = time.perf_counter()
-        val_preds = predict(model, bags, val_idx, batch_size=tc.eval_batch_size, device=device, amp=tc.amp,
-                            standardize=scale)
+        val_preds = predict(
+            model, bags, val_idx, batch_size=tc.eval_batch_size, device=device, amp=tc.amp, standardize=scale
+        )
         if not np.isfinite(val_preds.fine_probs).all():
-            raise _diverged(config, f"validation predictions are NaN/inf at epoch {epoch}", history + [
-                {f"train.{k}": v / len(train_idx) for k, v in sums.items()}])
+            raise _diverged(
+                config,
+                f"validation predictions are NaN/inf at epoch {epoch}",
+                history + [{f"train.{k}": v / len(train_idx) for k, v in sums.items()}],
+            )
         val_result = evaluate_predictions(bags, val_preds)
         eval_seconds += time.perf_counter() - t1
         record = {f"train.{k}": v / len(train_idx) for k, v in sums.items()}
@@ -232,14 +245,25 @@ def fit_fold(
             log.info("early stop at epoch %d (best %d)", epoch, best_epoch)
             break
     if best_state is None:  # no epoch had a finite selection score or validation loss
-        raise _diverged(config, f"no epoch gave a finite validation {tc.selection} or loss in {len(history)} epoch(s)",
-                        history)
+        raise _diverged(
+            config,
+            f"no epoch gave a finite validation {tc.selection} or loss in {len(history)} epoch(s)",
+            history,
+        )
     model.load_state_dict(best_state)
     model.eval()
     return FitResult(
-        model=model, best_epoch=best_epoch, epochs_run=len(history), history=history, val=best_val,
-        state_dict=best_state, standardize=scale, train_seconds=train_seconds, eval_seconds=eval_seconds,
-        n_val_evaluated=len(history) * len(val_idx), steps=steps,
+        model=model,
+        best_epoch=best_epoch,
+        epochs_run=len(history),
+        history=history,
+        val=best_val,
+        state_dict=best_state,
+        standardize=scale,
+        train_seconds=train_seconds,
+        eval_seconds=eval_seconds,
+        n_val_evaluated=len(history) * len(val_idx),
+        steps=steps,
     )
 
 
@@ -276,8 +300,15 @@ def train_fold(
     with memory:
         fit = fit_fold(config, bags, parts["train"], parts["val"], seed=seed, on_epoch=on_epoch)
         t2 = time.perf_counter()
-        test_preds = predict(fit.model, bags, parts["test"], batch_size=tc.eval_batch_size, device=device,
-                             amp=tc.amp, standardize=fit.standardize)
+        test_preds = predict(
+            fit.model,
+            bags,
+            parts["test"],
+            batch_size=tc.eval_batch_size,
+            device=device,
+            amp=tc.amp,
+            standardize=fit.standardize,
+        )
         test_seconds = time.perf_counter() - t2
         test_result = evaluate_predictions(bags, test_preds)
     n_eval = fit.n_val_evaluated + len(parts["test"])

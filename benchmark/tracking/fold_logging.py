@@ -19,10 +19,10 @@ from mlflow.tracking import MlflowClient
 
 from benchmark.core.config import RunConfig, flatten
 from benchmark.data import BagCollection
-from benchmark.metrics.figures import confusion_figure, roc_figure
 from benchmark.metrics.evaluate import per_class_table
-from benchmark.tracking.store import log_metrics, log_params
+from benchmark.metrics.figures import confusion_figure, roc_figure
 from benchmark.run.train import FoldOutcome
+from benchmark.tracking.store import log_metrics, log_params
 
 __all__ = ["log_fold_outcome", "log_fold_setup"]
 
@@ -44,7 +44,9 @@ def log_fold_setup(
     # The split file as a dataset input: MLflow stores its digest, proving every method saw the same folds.
     with warnings.catch_warnings():  # MLflow warns that a local path matches two equivalent source types
         warnings.simplefilter("ignore", UserWarning)
-        dataset = mlflow.data.from_pandas(splits, source=str(Path(split_path).resolve()), name=Path(split_path).name)
+        dataset = mlflow.data.from_pandas(
+            splits, source=str(Path(split_path).resolve()), name=Path(split_path).name
+        )
     entity = dataset._to_mlflow_entity()  # the client API takes entities; this is MLflow's own converter
     client.log_inputs(run_id, [DatasetInput(entity, tags=[InputTag("mlflow.data.context", f"fold_{fold}")])])
 
@@ -61,18 +63,25 @@ def log_fold_outcome(
 ) -> None:
     h = bags.hierarchy
     metrics = outcome.test.flat("test")
-    metrics.update({f"val_best.{k.removeprefix('val.')}": v for k, v in outcome.val.flat("val").items()
-                    if k.count(".") == 2})
-    metrics.update({
-        "best_epoch": outcome.best_epoch,
-        "epochs_run": outcome.epochs_run,
-        "compute.n_params": outcome.n_params,
-        "compute.seconds_per_fold": outcome.seconds,
-        "compute.train_slides_per_s": outcome.train_slides_per_s,
-        "compute.eval_slides_per_s": outcome.eval_slides_per_s,
-        "compute.peak_memory_mb": outcome.peak_memory_mb,
-        "compute.optimizer_steps": outcome.steps,
-    })
+    metrics.update(
+        {
+            f"val_best.{k.removeprefix('val.')}": v
+            for k, v in outcome.val.flat("val").items()
+            if k.count(".") == 2
+        }
+    )
+    metrics.update(
+        {
+            "best_epoch": outcome.best_epoch,
+            "epochs_run": outcome.epochs_run,
+            "compute.n_params": outcome.n_params,
+            "compute.seconds_per_fold": outcome.seconds,
+            "compute.train_slides_per_s": outcome.train_slides_per_s,
+            "compute.eval_slides_per_s": outcome.eval_slides_per_s,
+            "compute.peak_memory_mb": outcome.peak_memory_mb,
+            "compute.optimizer_steps": outcome.steps,
+        }
+    )
     log_metrics(client, run_id, metrics)
     undefined = [f"{level}.{name}" for level, lm in outcome.test.levels.items() for name in lm.undefined]
     if undefined:
@@ -81,15 +90,17 @@ def log_fold_outcome(
 
     preds = outcome.test_predictions
     y_fine = bags.fine_labels[preds.index]
-    table = pd.DataFrame({
-        "slide_id": [bags.slide_ids[i] for i in preds.index],
-        "case_id": [bags.case_ids[i] for i in preds.index],
-        "fine_true": [h.fine[i] for i in y_fine],
-        "fine_pred": [h.fine[i] for i in preds.fine_probs.argmax(1)],
-        **{f"p_fine.{c}": preds.fine_probs[:, k] for k, c in enumerate(h.fine)},
-        "coarse_true": [h.coarse[i] for i in h.coarse_of(y_fine)],
-        "coarse_pred": [h.coarse[i] for i in h.roll_up(preds.fine_probs).argmax(1)],
-    })
+    table = pd.DataFrame(
+        {
+            "slide_id": [bags.slide_ids[i] for i in preds.index],
+            "case_id": [bags.case_ids[i] for i in preds.index],
+            "fine_true": [h.fine[i] for i in y_fine],
+            "fine_pred": [h.fine[i] for i in preds.fine_probs.argmax(1)],
+            **{f"p_fine.{c}": preds.fine_probs[:, k] for k, c in enumerate(h.fine)},
+            "coarse_true": [h.coarse[i] for i in h.coarse_of(y_fine)],
+            "coarse_pred": [h.coarse[i] for i in h.roll_up(preds.fine_probs).argmax(1)],
+        }
+    )
     if preds.coarse_head_probs is not None:
         table["coarse_head_pred"] = [h.coarse[i] for i in preds.coarse_head_probs.argmax(1)]
         for k, c in enumerate(h.coarse):
@@ -98,16 +109,28 @@ def log_fold_outcome(
 
     for level, names in (("fine", h.fine), ("coarse", h.coarse), ("coarse_head", h.coarse)):
         if level in outcome.test.levels:
-            fig = confusion_figure(outcome.test.levels[level].confusion, names, f"{config.model} — {level} (test)")
+            fig = confusion_figure(
+                outcome.test.levels[level].confusion, names, f"{config.model} — {level} (test)"
+            )
             _save_figure(client, run_id, fig, f"figures/confusion_{level}.png")
-    _save_figure(client, run_id, roc_figure(y_fine, preds.fine_probs, h.fine, f"{config.model} — fine ROC (test)"),
-                 "figures/roc_fine.png")
+    _save_figure(
+        client,
+        run_id,
+        roc_figure(y_fine, preds.fine_probs, h.fine, f"{config.model} — fine ROC (test)"),
+        "figures/roc_fine.png",
+    )
 
     buffer = io.BytesIO()
     # Plain tensors and builtins only, so the checkpoint loads with torch.load(weights_only=True).
-    checkpoint = {"state_dict": outcome.state_dict, "config": config.to_dict(), "best_epoch": outcome.best_epoch}
+    checkpoint = {
+        "state_dict": outcome.state_dict,
+        "config": config.to_dict(),
+        "best_epoch": outcome.best_epoch,
+    }
     if outcome.standardize is not None:  # the training-part feature statistics the model expects
-        checkpoint["feature_mean"], checkpoint["feature_std"] = (torch.from_numpy(a) for a in outcome.standardize)
+        checkpoint["feature_mean"], checkpoint["feature_std"] = (
+            torch.from_numpy(a) for a in outcome.standardize
+        )
     torch.save(checkpoint, buffer)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "checkpoint.pt"

@@ -94,7 +94,9 @@ def ensure_experiment(client: MlflowClient, name: str) -> str:
     return exp.experiment_id
 
 
-def check_split_digest(client: MlflowClient, exp_id: str, split_file: str, digest: str, *, accept_new: bool) -> None:
+def check_split_digest(
+    client: MlflowClient, exp_id: str, split_file: str, digest: str, *, accept_new: bool
+) -> None:
     """Refuse a split file whose digest differs from the one recorded for this experiment."""
     key = f"benchmark.cv.files.{Path(split_file).name}"
     recorded = client.get_experiment(exp_id).tags.get(key)
@@ -182,14 +184,18 @@ class BufferedCurves:
 
     def flush(self) -> None:
         for i in range(0, len(self._pending), _MAX_METRICS_PER_BATCH):
-            self.client.log_batch(self.run_id, metrics=self._pending[i : i + _MAX_METRICS_PER_BATCH], synchronous=True)
+            self.client.log_batch(
+                self.run_id, metrics=self._pending[i : i + _MAX_METRICS_PER_BATCH], synchronous=True
+            )
         self._pending = []
         self._last = time.monotonic()
 
 
 def aggregate_folds(fold_runs: Mapping[int, Run]) -> dict[str, dict[str, object]]:
     """Mean, sample std (ddof=1) and per-fold values of every ``test.*`` and ``compute.*`` metric."""
-    keys = sorted({k for r in fold_runs.values() for k in r.data.metrics if k.startswith(("test.", "compute."))})
+    keys = sorted(
+        {k for r in fold_runs.values() for k in r.data.metrics if k.startswith(("test.", "compute."))}
+    )
     out: dict[str, dict[str, object]] = {}
     for key in keys:
         values = [fold_runs[f].data.metrics.get(key, math.nan) for f in sorted(fold_runs)]
@@ -219,7 +225,11 @@ def git_commit() -> str | None:
             ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True, timeout=5
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
         ).stdout.strip()
         return out + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):

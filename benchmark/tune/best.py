@@ -39,8 +39,11 @@ class BestParams:
 
     def tags(self) -> dict[str, str]:
         """Tags recorded on the run's parent: which study and trial its parameters came from."""
-        return {"benchmark.params_from.study": self.study, "benchmark.params_from.trial": str(self.trial),
-                "benchmark.params_from.value": repr(self.value)}
+        return {
+            "benchmark.params_from.study": self.study,
+            "benchmark.params_from.trial": str(self.trial),
+            "benchmark.params_from.value": repr(self.value),
+        }
 
 
 def best_params(study_name: str, storage: str | None = None) -> BestParams:
@@ -55,16 +58,29 @@ def best_params(study_name: str, storage: str | None = None) -> BestParams:
         study = optuna.load_study(study_name=study_name, storage=store)
     except KeyError:
         names = sorted(s.study_name for s in optuna.get_all_study_summaries(store, include_best_trial=False))
-        raise ConfigError(f"--params-from {study_name}: no such study in {url}; studies there: "
-                          f"{', '.join(names) or 'none'} (run `benchmark tune` first, or pass --storage).") from None
+        raise ConfigError(
+            f"--params-from {study_name}: no such study in {url}; studies there: "
+            f"{', '.join(names) or 'none'} (run `benchmark tune` first, or pass --storage)."
+        ) from None
     try:
         best = study.best_trial
     except ValueError:
-        raise ConfigError(f"--params-from {study_name}: the study has no completed trial yet; "
-                          "run `benchmark tune` for it first.") from None
+        raise ConfigError(
+            f"--params-from {study_name}: the study has no completed trial yet; "
+            "run `benchmark tune` for it first."
+        ) from None
     if "overrides" not in best.user_attrs:
-        raise ConfigError(f"--params-from {study_name}: trial {best.number} has no recorded overrides; "
-                          "it was not created by `benchmark tune`.")
+        raise ConfigError(
+            f"--params-from {study_name}: trial {best.number} has no recorded overrides; "
+            "it was not created by `benchmark tune`."
+        )
     model = str(study.user_attrs.get("budget", {}).get("model", ""))
-    return BestParams(study_name, url, best.number, float(best.value), model,
-                      Overrides.from_dict(best.user_attrs["overrides"]), dict(best.params))
+    return BestParams(
+        study_name,
+        url,
+        best.number,
+        float(best.value),
+        model,
+        Overrides.from_dict(best.user_attrs["overrides"]),
+        dict(best.params),
+    )

@@ -16,8 +16,8 @@ import optuna
 from mlflow.tracking import MlflowClient
 
 from benchmark.core.config import SELECTION_METRICS, RunConfig
-from benchmark.data import BagCollection
 from benchmark.core.errors import ConfigError
+from benchmark.data import BagCollection
 from benchmark.run.resolve import expand_models, resolve_run_config
 from benchmark.tracking.store import configure
 from benchmark.tune.request import PRUNERS, StudySummary, TuneObserver, TuneRequest, make_pruner, study_name
@@ -33,8 +33,18 @@ log = logging.getLogger(__name__)
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # "A new study created…" at INFO; we report ourselves
 
 # Budget keys a resumed study must match (trials are additive and recorded separately).
-_BUDGET_KEYS = ("model", "dataset", "data_fingerprint", "split_digest", "folds", "metric", "epochs", "patience",
-                "min_epochs", "seed")
+_BUDGET_KEYS = (
+    "model",
+    "dataset",
+    "data_fingerprint",
+    "split_digest",
+    "folds",
+    "metric",
+    "epochs",
+    "patience",
+    "min_epochs",
+    "seed",
+)
 
 
 def _validate(request: TuneRequest) -> None:
@@ -50,19 +60,32 @@ def _validate(request: TuneRequest) -> None:
         raise ConfigError(
             f"--workers {request.workers} needs a storage several processes can write at once, but "
             f"{request.storage_url} is SQLite (one writer at a time); use --storage postgresql://user:pw@host/db "
-            "(also for several machines) or --storage journal:optuna.log (one machine).")
+            "(also for several machines) or --storage journal:optuna.log (one machine)."
+        )
     make_pruner(request.pruner)
     if request.metric not in SELECTION_METRICS:
-        raise ConfigError(f"--metric {request.metric!r} is not a validation metric; choose one of "
-                          f"{', '.join(sorted(SELECTION_METRICS))}.")
+        raise ConfigError(
+            f"--metric {request.metric!r} is not a validation metric; choose one of "
+            f"{', '.join(sorted(SELECTION_METRICS))}."
+        )
 
 
-def _budget(request: TuneRequest, config: RunConfig, bags: BagCollection, digest: str, folds: list[int]) -> dict:
+def _budget(
+    request: TuneRequest, config: RunConfig, bags: BagCollection, digest: str, folds: list[int]
+) -> dict:
     return {
-        "model": config.model, "dataset": bags.name, "data_fingerprint": bags.fingerprint, "split_digest": digest,
-        "folds": ",".join(map(str, folds)), "protocol": config.cv.protocol, "metric": request.metric,
-        "epochs": config.train.epochs, "patience": config.train.patience, "min_epochs": config.train.min_epochs,
-        "seed": config.seed, "pruner": request.pruner,
+        "model": config.model,
+        "dataset": bags.name,
+        "data_fingerprint": bags.fingerprint,
+        "split_digest": digest,
+        "folds": ",".join(map(str, folds)),
+        "protocol": config.cv.protocol,
+        "metric": request.metric,
+        "epochs": config.train.epochs,
+        "patience": config.train.patience,
+        "min_epochs": config.train.min_epochs,
+        "seed": config.seed,
+        "pruner": request.pruner,
     }
 
 
@@ -74,8 +97,10 @@ def _check_budget(study: optuna.Study, budget: dict) -> None:
     diff = [k for k in _BUDGET_KEYS if str(recorded.get(k)) != str(budget.get(k))]
     if diff:
         shown = ", ".join(f"{k}={recorded.get(k)!r} (now {budget.get(k)!r})" for k in diff)
-        raise ConfigError(f"study {study.study_name} was created with another budget or data: {shown}; "
-                          "rerun with the same options, or start a new study with --study NAME.")
+        raise ConfigError(
+            f"study {study.study_name} was created with another budget or data: {shown}; "
+            "rerun with the same options, or start a new study with --study NAME."
+        )
 
 
 def _default_params(config: RunConfig) -> dict[str, object]:
@@ -105,9 +130,15 @@ def run_tune(request: TuneRequest, observer: TuneObserver | None = None) -> list
         raise ConfigError(f"--fold {request.folds} out of range 0..{total - 1}.")
     summaries = []
     for model in models:
-        config = resolve_run_config(model, data=request.data, cv=request.cv, seed=request.seed,
-                                    train_overrides=request.train_overrides, model_overrides=request.model_overrides,
-                                    loss_overrides=request.loss_overrides)
+        config = resolve_run_config(
+            model,
+            data=request.data,
+            cv=request.cv,
+            seed=request.seed,
+            train_overrides=request.train_overrides,
+            model_overrides=request.model_overrides,
+            loss_overrides=request.loss_overrides,
+        )
         name = study_name(request, model, len(models))
         budget = _budget(request, config, bags, digest, folds)
         study = open_study(request, name, budget)
@@ -132,7 +163,9 @@ def _finish(request: TuneRequest, study: optuna.Study, name: str, model: str, bu
     """Fail stale trials, record the requested trials, close dead runs, tag the best; summarise the study."""
     if storage_kind(request.storage_url) != "journal":
         with quiet_experimental():
-            optuna.storages.fail_stale_trials(study)  # trials of dead workers: FAIL + re-queued for the next run
+            optuna.storages.fail_stale_trials(
+                study
+            )  # trials of dead workers: FAIL + re-queued for the next run
     requested = int(study.user_attrs.get("budget.trials_requested", 0)) + request.trials
     study.set_user_attr("budget.trials_requested", requested)
     client = MlflowClient()
@@ -147,5 +180,14 @@ def _finish(request: TuneRequest, study: optuna.Study, name: str, model: str, bu
     except ValueError:
         best_n = best_v = None
         best_p = {}
-    return StudySummary(model, name, request.storage_url, f"tune-{name}", states, best_n, best_v, best_p,
-                        {**budget, "trials_requested": requested})
+    return StudySummary(
+        model,
+        name,
+        request.storage_url,
+        f"tune-{name}",
+        states,
+        best_n,
+        best_v,
+        best_p,
+        {**budget, "trials_requested": requested},
+    )

@@ -30,11 +30,11 @@ import optuna
 import pandas as pd
 
 from benchmark.core.config import CVConfig, DataConfig, RunConfig, config_hash
-from benchmark.data import BagCollection
 from benchmark.core.errors import BenchmarkError
+from benchmark.cv.files import fold_indices
+from benchmark.data import BagCollection
 from benchmark.metrics.evaluate import EvaluationResult
 from benchmark.run.resolve import resolve_run_config
-from benchmark.cv.files import fold_indices
 from benchmark.run.train import FitResult, fit_fold, fold_seed
 from benchmark.tune.space import Overrides, SearchSpace
 
@@ -110,7 +110,9 @@ class TrialHooks:
 
     def on_trial_start(self, trial: optuna.trial.Trial, config: RunConfig, overrides: Overrides) -> None: ...
     def on_fold(self, trial: optuna.trial.Trial, fold: int, fit: FitResult, value: float) -> None: ...
-    def on_trial_end(self, trial: optuna.trial.Trial, state: str, value: float | None, error: str = "") -> None: ...
+    def on_trial_end(
+        self, trial: optuna.trial.Trial, state: str, value: float | None, error: str = ""
+    ) -> None: ...
 
 
 @dataclass
@@ -143,8 +145,13 @@ class Objective:
         """The trial's overrides (base < space < base) and the resolved run config."""
         overrides = Overrides.combine(self.base, self.space(trial), self.base)
         config = resolve_run_config(
-            self.model, data=self.data, cv=self.cv, seed=self.seed, train_overrides=overrides.train,
-            model_overrides=overrides.model, loss_overrides=overrides.loss,
+            self.model,
+            data=self.data,
+            cv=self.cv,
+            seed=self.seed,
+            train_overrides=overrides.train,
+            model_overrides=overrides.model,
+            loss_overrides=overrides.loss,
         )
         return config, overrides
 

@@ -14,6 +14,8 @@ from benchmark.tune.storage import DEFAULT_STORAGE, quiet_experimental
 __all__ = ["PRUNERS", "StudySummary", "TuneObserver", "TuneRequest", "make_pruner", "study_name"]
 
 PRUNERS = ("wilcoxon", "median", "none")
+
+
 @dataclass(frozen=True)
 class TuneRequest:
     """What ``benchmark tune`` was asked to do (fields as in `benchmark.run.runner.RunRequest` where shared).

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import optuna
 
 from benchmark.core.errors import UnknownNameError
-from benchmark.models import MODELS, ensure_registered
 from benchmark.core.registry import Registry
+from benchmark.models import MODELS, ensure_registered
 
 __all__ = [
     "SPACES",
@@ -49,7 +49,9 @@ class Overrides:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Mapping[str, str]]) -> Overrides:
-        return cls(**{k: {kk: str(vv) for kk, vv in data.get(k, {}).items()} for k in ("train", "model", "loss")})
+        return cls(
+            **{k: {kk: str(vv) for kk, vv in data.get(k, {}).items()} for k in ("train", "model", "loss")}
+        )
 
     @staticmethod
     def combine(*layers: Overrides) -> Overrides:
@@ -70,8 +72,15 @@ SearchSpace = Callable[[optuna.trial.BaseTrial], Overrides]
 SPACES: Registry[SearchSpace] = Registry("search space", "--model")
 
 #: Modules whose import registers the spaces (one per model family).
-SPACE_MODULES = ("studies.abmil", "studies.pooling", "studies.clam", "studies.transmil", "studies.dsmil",
-                 "studies.dtfd", "studies.hmil")
+SPACE_MODULES = (
+    "studies.abmil",
+    "studies.pooling",
+    "studies.clam",
+    "studies.transmil",
+    "studies.dsmil",
+    "studies.dtfd",
+    "studies.hmil",
+)
 
 
 def register_space(*models: str) -> Callable[[SearchSpace], SearchSpace]:
@@ -100,8 +109,10 @@ def space_for(model: str) -> SearchSpace:
     MODELS.entry(model)  # unknown model: valid names and the closest match
     _ensure_spaces()
     if model not in SPACES:
-        raise UnknownNameError(f"model {model!r} has no search space; models with one: {', '.join(SPACES.names())}. "
-                               "Add a module under studies/ with @register_space.")
+        raise UnknownNameError(
+            f"model {model!r} has no search space; models with one: {', '.join(SPACES.names())}. "
+            "Add a module under studies/ with @register_space."
+        )
     return SPACES.get(model)
 
 

@@ -51,7 +51,7 @@ _DRIVERS = (("psycopg", "postgresql+psycopg"), ("psycopg2", "postgresql+psycopg2
 
 
 def storage_kind(url: str) -> str:
-    """"sqlite", "server" (PostgreSQL/MySQL/other RDB) or "journal"; unknown schemes raise."""
+    """ "sqlite", "server" (PostgreSQL/MySQL/other RDB) or "journal"; unknown schemes raise."""
     if url.startswith("journal:"):
         return "journal"
     if url.startswith("sqlite:"):
@@ -59,8 +59,10 @@ def storage_kind(url: str) -> str:
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme.split("+")[0] in ("postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql"):
         return "server"
-    raise ConfigError(f"--storage {url!r} is not a storage URL; use sqlite:///optuna.db, "
-                      "postgresql://user:password@host:5432/db or journal:optuna.log.")
+    raise ConfigError(
+        f"--storage {url!r} is not a storage URL; use sqlite:///optuna.db, "
+        "postgresql://user:password@host:5432/db or journal:optuna.log."
+    )
 
 
 def supports_many_workers(url: str) -> bool:
@@ -79,14 +81,18 @@ def _normalise_postgres(url: str) -> str:
     if driver:
         module = {"psycopg": "psycopg", "psycopg2": "psycopg2"}.get(driver, driver)
         if importlib.util.find_spec(module) is None:
-            raise ConfigError(f"--storage {base}+{driver}://…: the {module} driver is not installed; "
-                              "pip install 'hmil-bench[postgres]' (psycopg 3) or use postgresql+psycopg://.")
+            raise ConfigError(
+                f"--storage {base}+{driver}://…: the {module} driver is not installed; "
+                "pip install 'hmil-bench[postgres]' (psycopg 3) or use postgresql+psycopg://."
+            )
         return f"{base}+{driver}://{rest}"
     for module, prefix in _DRIVERS:
         if importlib.util.find_spec(module) is not None:
             return f"{prefix}://{rest}"
-    raise ConfigError("--storage postgresql://…: no PostgreSQL driver is installed; "
-                      "pip install 'hmil-bench[postgres]' (psycopg 3).")
+    raise ConfigError(
+        "--storage postgresql://…: no PostgreSQL driver is installed; "
+        "pip install 'hmil-bench[postgres]' (psycopg 3)."
+    )
 
 
 @contextlib.contextmanager
@@ -111,7 +117,11 @@ def retried_trial_number(trial: optuna.trial.FrozenTrial) -> int | None:
 
 def _stale_callback_kwarg() -> str:
     params = inspect.signature(RDBStorage.__init__).parameters
-    return "heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback" in params else "failed_trial_callback"
+    return (
+        "heartbeat_stale_trial_callback"
+        if "heartbeat_stale_trial_callback" in params
+        else "failed_trial_callback"
+    )
 
 
 def open_storage(
@@ -138,28 +148,37 @@ def open_storage(
         if not path.name or not path.parent.resolve().is_dir():
             raise ConfigError(f"--storage {url}: directory {path.parent} does not exist; create it first.")
         journal = optuna.storages.journal
-        backend = getattr(journal, "JournalFileBackend", None) or optuna.storages.JournalFileStorage  # Optuna < 4
+        backend = (
+            getattr(journal, "JournalFileBackend", None) or optuna.storages.JournalFileStorage
+        )  # Optuna < 4
         return journal.JournalStorage(backend(str(path)))
     if kind == "sqlite":
         file = url.removeprefix("sqlite:///")
         if file and file != ":memory:" and not Path(file).expanduser().resolve().parent.is_dir():
-            raise ConfigError(f"--storage {url}: directory {Path(file).parent} does not exist; create it first.")
+            raise ConfigError(
+                f"--storage {url}: directory {Path(file).parent} does not exist; create it first."
+            )
     else:
         url = _normalise_postgres(url)
     kwargs: dict[str, object] = {}
     if heartbeat_interval:
         with quiet_experimental():
             callback = retry_callback_class()(max_retry=max_retry)
-        kwargs = {"heartbeat_interval": int(heartbeat_interval), "grace_period": grace_period,
-                  _stale_callback_kwarg(): callback}
+        kwargs = {
+            "heartbeat_interval": int(heartbeat_interval),
+            "grace_period": grace_period,
+            _stale_callback_kwarg(): callback,
+        }
     engine_kwargs = {"pool_pre_ping": True} if kind == "server" else None
     try:
         with quiet_experimental():
             return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises driver-specific errors; report one line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"--storage {_redact(url)}: cannot open the storage ({first}); check the URL, that the "
-                          "server is running and the credentials.") from exc
+        raise ConfigError(
+            f"--storage {_redact(url)}: cannot open the storage ({first}); check the URL, that the "
+            "server is running and the credentials."
+        ) from exc
 
 
 def _redact(url: str) -> str:

@@ -21,8 +21,8 @@ import optuna
 from mlflow.tracking import MlflowClient
 
 from benchmark.core.config import RunConfig, config_hash, flatten
-from benchmark.tracking.store import ensure_experiment, log_metrics, log_params
 from benchmark.run.train import FitResult
+from benchmark.tracking.store import ensure_experiment, log_metrics, log_params
 from benchmark.tune.objective import TrialHooks
 from benchmark.tune.space import Overrides
 from benchmark.tune.storage import retried_trial_number
@@ -48,8 +48,14 @@ def study_experiment(client: MlflowClient, study_name: str, budget: Mapping[str,
 class MlflowTrialHooks(TrialHooks):
     """Logs each trial as an MLflow run (see the module docstring)."""
 
-    def __init__(self, client: MlflowClient, exp_id: str, study_name: str, budget: Mapping[str, object],
-                 inner: TrialHooks | None = None) -> None:
+    def __init__(
+        self,
+        client: MlflowClient,
+        exp_id: str,
+        study_name: str,
+        budget: Mapping[str, object],
+        inner: TrialHooks | None = None,
+    ) -> None:
         self.client, self.exp_id, self.study_name = client, exp_id, study_name
         self.budget = dict(budget)
         self.inner = inner or TrialHooks()
@@ -88,7 +94,9 @@ class MlflowTrialHooks(TrialHooks):
         log_metrics(self.client, run_id, metrics, step=fold)
         self.inner.on_fold(trial, fold, fit, value)
 
-    def on_trial_end(self, trial: optuna.trial.Trial, state: str, value: float | None, error: str = "") -> None:
+    def on_trial_end(
+        self, trial: optuna.trial.Trial, state: str, value: float | None, error: str = ""
+    ) -> None:
         run_id = self._runs.pop(trial.number, None)
         if run_id is not None:
             self.client.set_tag(run_id, "optuna.state", state)
@@ -111,7 +119,11 @@ def finalize_study_runs(client: MlflowClient, exp_id: str, study: optuna.Study) 
             client.set_tag(run.info.run_id, "optuna.state", state)
             client.set_tag(run.info.run_id, "optuna.note", "closed by a later invocation: its worker died")
             client.set_terminated(run.info.run_id, _RUN_STATUS[state])
-        if state is not None and run.data.tags.get("optuna.state") not in (state, "RUNNING") and state in _RUN_STATUS:
+        if (
+            state is not None
+            and run.data.tags.get("optuna.state") not in (state, "RUNNING")
+            and state in _RUN_STATUS
+        ):
             client.set_tag(run.info.run_id, "optuna.state", state)  # e.g. a stale trial Optuna failed
     try:
         best = study.best_trial

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import optuna
 from mlflow.tracking import MlflowClient
 
-from benchmark.data import BagCollection, load_dataset
 from benchmark.core.errors import BenchmarkError
+from benchmark.data import BagCollection, load_dataset
 from benchmark.run.runner import splits_for
 from benchmark.tracking.store import configure
 from benchmark.tune.objective import FoldProvider, Objective, TrialFailed, TrialHooks
@@ -45,12 +45,22 @@ class _ObserverHooks(TrialHooks):
 
 def open_study(request: TuneRequest, name: str, budget: dict, *, worker: int = 0) -> optuna.Study:
     """Create or load the study (maximise) with heartbeats, the request's pruner and a TPE sampler."""
-    storage = open_storage(request.storage_url, heartbeat_interval=request.heartbeat, grace_period=request.grace,
-                           max_retry=request.max_retry)
+    storage = open_storage(
+        request.storage_url,
+        heartbeat_interval=request.heartbeat,
+        grace_period=request.grace,
+        max_retry=request.max_retry,
+    )
     # Distinct, reproducible sampler seeds per worker and per resume (same seeds would duplicate trials).
     sampler = optuna.samplers.TPESampler(seed=request.seed + 1009 * worker + len(_existing(storage, name)))
-    return optuna.create_study(storage=storage, study_name=name, direction="maximize", sampler=sampler,
-                               pruner=make_pruner(request.pruner), load_if_exists=True)
+    return optuna.create_study(
+        storage=storage,
+        study_name=name,
+        direction="maximize",
+        sampler=sampler,
+        pruner=make_pruner(request.pruner),
+        load_if_exists=True,
+    )
 
 
 def _existing(storage, name: str) -> list:  # noqa: ANN001 - any Optuna storage
@@ -76,12 +86,26 @@ def _objective(setup: StudySetup, bags: BagCollection, splits, hooks: TrialHooks
     r = setup.request
     base = Overrides(train=r.train_overrides, model=r.model_overrides, loss=r.loss_overrides)
     folds = [int(f) for f in setup.budget["folds"].split(",")]
-    return Objective(model=setup.model, space=space_for(setup.model), data=r.data, cv=r.cv, seed=r.seed, base=base,
-                     folds=FoldProvider(bags, splits, folds), metric=r.metric, hooks=hooks)
+    return Objective(
+        model=setup.model,
+        space=space_for(setup.model),
+        data=r.data,
+        cv=r.cv,
+        seed=r.seed,
+        base=base,
+        folds=FoldProvider(bags, splits, folds),
+        metric=r.metric,
+        hooks=hooks,
+    )
 
 
-def optimize(setup: StudySetup, bags: BagCollection, splits, observer: TuneObserver | None,  # noqa: ANN001
-              study: optuna.Study | None = None) -> None:
+def optimize(
+    setup: StudySetup,
+    bags: BagCollection,
+    splits,
+    observer: TuneObserver | None,  # noqa: ANN001
+    study: optuna.Study | None = None,
+) -> None:
     """Run ``setup.n_trials`` trials of the study in this process, each logged to MLflow."""
     r = setup.request
     study = study or open_study(r, setup.name, setup.budget, worker=setup.worker)
@@ -89,8 +113,13 @@ def optimize(setup: StudySetup, bags: BagCollection, splits, observer: TuneObser
     exp_id = study_experiment(client, setup.name, setup.budget)
     inner = _ObserverHooks(observer, setup.model) if observer is not None else None
     hooks = MlflowTrialHooks(client, exp_id, setup.name, setup.budget, inner)
-    study.optimize(_objective(setup, bags, splits, hooks), n_trials=setup.n_trials, timeout=r.timeout,
-                   catch=(TrialFailed,), gc_after_trial=True)
+    study.optimize(
+        _objective(setup, bags, splits, hooks),
+        n_trials=setup.n_trials,
+        timeout=r.timeout,
+        catch=(TrialFailed,),
+        gc_after_trial=True,
+    )
 
 
 def load_data(request: TuneRequest) -> tuple[BagCollection, object, object, str]:
@@ -122,8 +151,13 @@ def run_workers(setup: StudySetup, observer: TuneObserver, study: optuna.Study) 
     setup = dataclasses.replace(setup, request=dataclasses.replace(setup.request, new_splits=False))
     shares = [setup.n_trials // k + (i < setup.n_trials % k) for i in range(k)]
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=worker_main, args=(dataclasses.replace(setup, n_trials=n, worker=i),), daemon=False)
-             for i, n in enumerate(shares) if n > 0]
+    procs = [
+        ctx.Process(
+            target=worker_main, args=(dataclasses.replace(setup, n_trials=n, worker=i),), daemon=False
+        )
+        for i, n in enumerate(shares)
+        if n > 0
+    ]
     for p in procs:
         p.start()
     seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
@@ -141,8 +175,10 @@ def run_workers(setup: StudySetup, observer: TuneObserver, study: optuna.Study) 
     _poll(study, seen, observer, setup.model)
     failed = [p.exitcode for p in procs if p.exitcode != 0]
     if failed:
-        raise BenchmarkError(f"{len(failed)} of {len(procs)} worker(s) exited with codes {failed}; their messages "
-                             "are above. Finished trials are kept; rerun the same command to continue.")
+        raise BenchmarkError(
+            f"{len(failed)} of {len(procs)} worker(s) exited with codes {failed}; their messages "
+            "are above. Finished trials are kept; rerun the same command to continue."
+        )
 
 
 def _poll(study: optuna.Study, seen: set[int], observer: TuneObserver, model: str) -> set[int]:

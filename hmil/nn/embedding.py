@@ -28,9 +28,13 @@ class OnlineReEmbedding(nn.Module):
         fine_dim: fine feature width (256).
     """
 
-    def __init__(self, in_dim: int, hidden_dim: int = 256, coarse_dim: int = 1024, fine_dim: int = 256) -> None:
+    def __init__(
+        self, in_dim: int, hidden_dim: int = 256, coarse_dim: int = 1024, fine_dim: int = 256
+    ) -> None:
         super().__init__()
-        self.coarse = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, coarse_dim))
+        self.coarse = nn.Sequential(
+            nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, coarse_dim)
+        )
         self.fine = nn.Linear(coarse_dim, fine_dim)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,8 +15,8 @@ from benchmark.core.config import LossTerm
 from benchmark.core.contract import Targets
 from benchmark.core.errors import ConfigError
 from benchmark.core.hierarchy import Hierarchy
-from benchmark.run.loss_weighting import compose_loss
 from benchmark.models import build_model, default_loss_terms, model_defaults, resolve_model_params
+from benchmark.run.loss_weighting import compose_loss
 
 
 def hier(c: int) -> Hierarchy:
@@ -82,7 +82,11 @@ def test_smooth_svm_stays_finite_for_huge_logits():
 
 # ------------------------------------------------------------------ instance loss by hand
 SCORES = [0.5, 3.0, -1.0, 2.0, 0.0, -2.0]  # top-2: 1, 3; bottom-2: 5, 2
-C_VALUES = [[0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [-0.3, 0.7, 0.2, -0.1, 0.4, 0.05], [0.25, -0.6, 0.9, 0.35, -0.2, 0.15]]
+C_VALUES = [
+    [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
+    [-0.3, 0.7, 0.2, -0.1, 0.4, 0.05],
+    [0.25, -0.6, 0.9, 0.35, -0.2, 0.15],
+]
 
 
 def heads(c: int, d: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,8 +108,16 @@ def test_masked_topk_selects_real_instances_only():
 def test_in_class_loss_value_by_hand():
     weight, bias = heads(2)
     scores = torch.tensor(SCORES).view(1, 1, 6)
-    loss = clam_instance_loss(scores, torch.eye(6).unsqueeze(0), torch.ones(1, 6, dtype=torch.bool),
-                              torch.tensor([1]), weight, bias, k=2, subtyping=False)
+    loss = clam_instance_loss(
+        scores,
+        torch.eye(6).unsqueeze(0),
+        torch.ones(1, 6, dtype=torch.bool),
+        torch.tensor([1]),
+        weight,
+        bias,
+        k=2,
+        subtyping=False,
+    )
     c = C_VALUES[1]
     # targets 1 on instances 1, 3: softplus(0 − c + 1); targets 0 on 5, 2: softplus(c − 0 + 1)
     expected = (softplus(1 - c[1]) + softplus(1 - c[3]) + softplus(1 + c[5]) + softplus(1 + c[2])) / 4
@@ -115,8 +127,17 @@ def test_in_class_loss_value_by_hand():
 def test_ce_instance_loss_value_by_hand():
     weight, bias = heads(2)
     scores = torch.tensor(SCORES).view(1, 1, 6)
-    loss = clam_instance_loss(scores, torch.eye(6).unsqueeze(0), torch.ones(1, 6, dtype=torch.bool),
-                              torch.tensor([0]), weight, bias, k=2, subtyping=False, criterion="ce")
+    loss = clam_instance_loss(
+        scores,
+        torch.eye(6).unsqueeze(0),
+        torch.ones(1, 6, dtype=torch.bool),
+        torch.tensor([0]),
+        weight,
+        bias,
+        k=2,
+        subtyping=False,
+        criterion="ce",
+    )
     c = C_VALUES[0]
     expected = (softplus(-c[1]) + softplus(-c[3]) + softplus(c[5]) + softplus(c[2])) / 4
     assert loss.item() == pytest.approx(expected, rel=1e-6)
@@ -125,9 +146,20 @@ def test_ce_instance_loss_value_by_hand():
 @pytest.mark.parametrize("multi_branch", [False, True])
 def test_subtyping_adds_out_of_class_terms_and_divides_by_c(multi_branch):
     weight, bias = heads(3)
-    rows = [SCORES, [1.0, -1.0, 0.0, 4.0, 3.0, 2.0], [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]] if multi_branch else [SCORES]
+    rows = (
+        [SCORES, [1.0, -1.0, 0.0, 4.0, 3.0, 2.0], [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]]
+        if multi_branch
+        else [SCORES]
+    )
     scores = torch.tensor(rows).unsqueeze(0)
-    args = (scores, torch.eye(6).unsqueeze(0), torch.ones(1, 6, dtype=torch.bool), torch.tensor([0]), weight, bias)
+    args = (
+        scores,
+        torch.eye(6).unsqueeze(0),
+        torch.ones(1, 6, dtype=torch.bool),
+        torch.tensor([0]),
+        weight,
+        bias,
+    )
     off = clam_instance_loss(*args, k=2, subtyping=False).item()
     on = clam_instance_loss(*args, k=2, subtyping=True).item()
     c = C_VALUES
@@ -145,8 +177,10 @@ def reference_bag_loss(row_of, h_c, y: int, n: int, k: int, c: int, subtyping: b
         return 0.0
     order = sorted(range(n), key=lambda m: -row_of(y)[m])
     k_in = min(k, n // 2)
-    total = (sum(softplus(1 - h_c[y][m]) for m in order[:k_in])
-             + sum(softplus(1 + h_c[y][m]) for m in order[n - k_in:])) / (2 * k_in)
+    total = (
+        sum(softplus(1 - h_c[y][m]) for m in order[:k_in])
+        + sum(softplus(1 + h_c[y][m]) for m in order[n - k_in :])
+    ) / (2 * k_in)
     if not subtyping:
         return total
     k_out = min(k, n)
@@ -165,11 +199,21 @@ def test_small_bags_follow_the_rule_without_crashing(subtyping, multi_branch):
     scores = torch.randn(4, c if multi_branch else 1, width, generator=g)
     mask = torch.arange(width) < torch.tensor(lengths).unsqueeze(1)
     weight, bias = heads(c)
-    loss = clam_instance_loss(scores, torch.eye(width).expand(4, -1, -1), mask, torch.tensor(labels),
-                              weight, bias, k=k, subtyping=subtyping)
+    loss = clam_instance_loss(
+        scores,
+        torch.eye(width).expand(4, -1, -1),
+        mask,
+        torch.tensor(labels),
+        weight,
+        bias,
+        k=k,
+        subtyping=subtyping,
+    )
     for b, (n, y) in enumerate(zip(lengths, labels, strict=True)):
+
         def row_of(i, b=b):
             return scores[b, i if multi_branch else 0].tolist()
+
         expected = reference_bag_loss(row_of, C_VALUES, y, n, k, c, subtyping)
         assert loss[b].item() == pytest.approx(expected, rel=1e-6, abs=1e-7), f"bag of {n}"
     assert loss[0].item() == 0.0  # N = 1
@@ -207,10 +251,14 @@ def test_model_instance_loss_with_known_attention():
 @pytest.mark.parametrize(
     ("name", "d", "c", "expected"),
     [
-        ("clam-sb", 1024, 2, 790_791), ("clam-sb", 1536, 2, 1_052_935),
-        ("clam-sb", 1024, 6, 796_947), ("clam-sb", 1536, 7, 1_060_630),
-        ("clam-mb", 1024, 2, 791_048), ("clam-mb", 1536, 2, 1_053_192),
-        ("clam-mb", 1024, 6, 798_232), ("clam-mb", 1536, 7, 1_062_172),
+        ("clam-sb", 1024, 2, 790_791),
+        ("clam-sb", 1536, 2, 1_052_935),
+        ("clam-sb", 1024, 6, 796_947),
+        ("clam-sb", 1536, 7, 1_060_630),
+        ("clam-mb", 1024, 2, 791_048),
+        ("clam-mb", 1536, 2, 1_053_192),
+        ("clam-mb", 1024, 6, 798_232),
+        ("clam-mb", 1536, 7, 1_062_172),
     ],
 )
 def test_parameter_counts_match_baselines_md(name, d, c, expected):
@@ -224,7 +272,9 @@ def test_big_size_and_plain_attention_counts():
     closed = (512 * d + 512) + 2 * (512 * att + att) + (att + 1) + (512 * c + c) + c * 1026
     assert sum(p.numel() for p in big.parameters()) == closed
     plain = build("clam-sb", c=c, d=d, gated=False)
-    assert sum(p.numel() for p in plain.parameters()) == closed - 2 * (512 * att + att) + (512 * 256 + 256) - 128
+    assert (
+        sum(p.numel() for p in plain.parameters()) == closed - 2 * (512 * att + att) + (512 * 256 + 256) - 128
+    )
 
 
 @pytest.mark.parametrize("subtyping", [False, True])
@@ -239,8 +289,12 @@ def test_instance_loss_padding_invariance(name, subtyping):
     for b, bag in enumerate(bags):
         x[b, : len(bag)], mask[b, : len(bag)] = bag, True
     batched = model(x, mask, Targets(fine=labels)).aux_losses["instance"]
-    alone = [model(bag.unsqueeze(0), torch.ones(1, len(bag), dtype=torch.bool), Targets(fine=labels[b : b + 1]))
-             .aux_losses["instance"] for b, bag in enumerate(bags)]
+    alone = [
+        model(
+            bag.unsqueeze(0), torch.ones(1, len(bag), dtype=torch.bool), Targets(fine=labels[b : b + 1])
+        ).aux_losses["instance"]
+        for b, bag in enumerate(bags)
+    ]
     assert alone[0].item() == 0.0
     torch.testing.assert_close(batched, torch.stack(alone).mean(), atol=1e-5, rtol=1e-5)
 
@@ -279,7 +333,12 @@ def test_loss_terms_and_train_defaults():
     off = resolve_model_params("clam-mb", {"use_instance_loss": "false"})
     assert default_loss_terms("clam-mb", off) == (LossTerm("fine_ce"),)
     model = build("clam-mb", use_instance_loss=False).train()
-    assert model(torch.randn(1, 4, 16), torch.ones(1, 4, dtype=torch.bool), Targets(fine=torch.tensor([0]))).aux_losses == {}
+    assert (
+        model(
+            torch.randn(1, 4, 16), torch.ones(1, 4, dtype=torch.bool), Targets(fine=torch.tensor([0]))
+        ).aux_losses
+        == {}
+    )
     assert model_defaults("clam-sb")["train_defaults"] == {"lr": 2e-4, "weight_decay": 1e-5}
 
 
@@ -296,8 +355,12 @@ def test_total_loss_is_0_7_bag_plus_0_3_instance():
 
 @pytest.mark.parametrize(
     ("override", "message"),
-    [({"size": "huge"}, "model.size='huge'"), ({"instance_loss": "hinge"}, "use 'svm' or 'ce'"),
-     ({"k_sample": "0"}, "k_sample=0 must be ≥ 1"), ({"dropout": "1.5"}, r"dropout=1.5 must be in \[0, 1\)")],
+    [
+        ({"size": "huge"}, "model.size='huge'"),
+        ({"instance_loss": "hinge"}, "use 'svm' or 'ce'"),
+        ({"k_sample": "0"}, "k_sample=0 must be ≥ 1"),
+        ({"dropout": "1.5"}, r"dropout=1.5 must be in \[0, 1\)"),
+    ],
 )
 def test_bad_config_is_a_config_error(override, message):
     with pytest.raises(ConfigError, match=message):
@@ -306,5 +369,12 @@ def test_bad_config_is_a_config_error(override, message):
 
 def test_config_defaults():
     cfg = CLAMConfig()
-    assert (cfg.size, cfg.dropout, cfg.gated, cfg.k_sample, cfg.subtyping, cfg.instance_loss, cfg.use_instance_loss) == (
-        "small", 0.25, True, 8, False, "svm", True)
+    assert (
+        cfg.size,
+        cfg.dropout,
+        cfg.gated,
+        cfg.k_sample,
+        cfg.subtyping,
+        cfg.instance_loss,
+        cfg.use_instance_loss,
+    ) == ("small", 0.25, True, 8, False, "svm", True)

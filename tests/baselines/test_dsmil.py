@@ -23,8 +23,9 @@ def n_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-@pytest.mark.parametrize(("d", "c", "expected"), [(1024, 2, 153_860), (1536, 2, 222_468), (1024, 6, 190_732),
-                                                  (1536, 7, 299_278)])
+@pytest.mark.parametrize(
+    ("d", "c", "expected"), [(1024, 2, 153_860), (1536, 2, 222_468), (1024, 6, 190_732), (1536, 7, 299_278)]
+)
 def test_parameter_counts_match_baselines_md(d, c, expected):
     model = build_model("dsmil", resolve_model_params("dsmil"), in_dim=d, hierarchy=flat(c))
     assert n_params(model) == expected
@@ -105,10 +106,16 @@ def test_multilabel_reference_form_logits_and_bce():
     out = model(x, mask, Targets(fine=fine))
     assert out.logits.shape == (2, 3) and torch.all(out.logits[:, 0] == 0)
     onehot = torch.tensor([[0.0, 0.0], [0.0, 1.0]])  # class 0 is the all-zero negative target
-    torch.testing.assert_close(out.aux_losses["bag_bce"], F.binary_cross_entropy_with_logits(out.logits[:, 1:], onehot))
+    torch.testing.assert_close(
+        out.aux_losses["bag_bce"], F.binary_cross_entropy_with_logits(out.logits[:, 1:], onehot)
+    )
     assert set(out.aux_losses) == {"bag_bce", "max_bce", "attn_entropy"}
     assert [(t.name, t.weight) for t in dsmil_loss_terms(DSMILConfig(multilabel=True))] == [
-        ("fine_ce", 0.0), ("bag_bce", 0.5), ("max_bce", 0.5), ("attn_entropy", 0.0)]
+        ("fine_ce", 0.0),
+        ("bag_bce", 0.5),
+        ("max_bce", 0.5),
+        ("attn_entropy", 0.0),
+    ]
 
 
 def test_binary_form_softmax_equals_sigmoid():
@@ -139,7 +146,11 @@ def test_orthogonal_init_and_train_defaults():
     w = model.instance_classifier.weight  # (3, 16): orthonormal rows
     torch.testing.assert_close(w @ w.T, torch.eye(3), atol=1e-5, rtol=0)
     assert torch.all(model.bag_classifier.bias == 0)
-    assert model_defaults("dsmil")["train_defaults"] == {"lr": 1e-4, "weight_decay": 1e-3, "optimizer": "adam"}
+    assert model_defaults("dsmil")["train_defaults"] == {
+        "lr": 1e-4,
+        "weight_decay": 1e-3,
+        "optimizer": "adam",
+    }
 
 
 def test_bad_config_raises():

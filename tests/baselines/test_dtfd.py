@@ -27,14 +27,19 @@ def make(seed: int = 0, **kw) -> DTFD:
 
 def ragged(lengths, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
-    x, mask = torch.zeros(len(lengths), max(lengths), D), torch.zeros(len(lengths), max(lengths), dtype=torch.bool)
+    x, mask = (
+        torch.zeros(len(lengths), max(lengths), D),
+        torch.zeros(len(lengths), max(lengths), dtype=torch.bool),
+    )
     for b, n in enumerate(lengths):
         x[b, :n], mask[b, :n] = torch.randn(n, D, generator=g), True
     return x, mask
 
 
-@pytest.mark.parametrize(("d", "c", "expected"), [(1024, 2, 789_254), (1536, 2, 1_051_398), (1024, 6, 793_358),
-                                                  (1536, 7, 1_056_528)])
+@pytest.mark.parametrize(
+    ("d", "c", "expected"),
+    [(1024, 2, 789_254), (1536, 2, 1_051_398), (1024, 6, 793_358), (1536, 7, 1_056_528)],
+)
 def test_parameter_counts_match_baselines_md(d, c, expected):
     model = build_model("dtfd", resolve_model_params("dtfd"), in_dim=d, hierarchy=flat(c))
     assert sum(p.numel() for p in model.parameters()) == expected
@@ -59,7 +64,9 @@ def test_pseudo_bags_cover_every_real_instance_exactly_once(training):
     for b, n in enumerate(mask.sum(1).tolist()):
         counts = torch.bincount(ids[b, :n], minlength=4)
         expected = sorted(len(c) for c in np.array_split(np.arange(n), 4) if len(c))
-        assert sorted(counts[counts > 0].tolist()) == expected  # one group per real instance, near-equal sizes
+        assert (
+            sorted(counts[counts > 0].tolist()) == expected
+        )  # one group per real instance, near-equal sizes
         assert counts.sum() == n
 
 
@@ -82,21 +89,26 @@ def test_eval_split_is_deterministic_padding_and_order_invariant():
     assert torch.equal(ids, model._pseudo_bags(x, mask))
     assert torch.equal(model._pseudo_bags(x[:1, :9], mask[:1, :9])[0], ids[0, :9])
     perm = torch.randperm(13, generator=torch.Generator().manual_seed(0))
-    assert torch.equal(model._pseudo_bags(x[1:, perm], mask[1:, perm])[0], ids[1, perm])  # ids follow instances
+    assert torch.equal(
+        model._pseudo_bags(x[1:, perm], mask[1:, perm])[0], ids[1, perm]
+    )  # ids follow instances
     other = make(seed=1).eval()  # the hash multipliers follow the run seed
     assert not torch.equal(other._pseudo_bags(x, mask), ids)
 
 
 def _tier2_input_shape(model: DTFD, x, mask, targets=None):
     seen = {}
-    handle = model.attention2.register_forward_hook(lambda mod, inp, out: seen.update(shape=tuple(inp[0].shape)))
+    handle = model.attention2.register_forward_hook(
+        lambda mod, inp, out: seen.update(shape=tuple(inp[0].shape))
+    )
     out = model(x, mask, targets)
     handle.remove()
     return seen["shape"], out
 
 
-@pytest.mark.parametrize(("distill", "k", "per_group"), [("afs", 1, 1), ("maxs", 2, 2), ("maxmins", 1, 2),
-                                                         ("maxmins", 2, 4)])
+@pytest.mark.parametrize(
+    ("distill", "k", "per_group"), [("afs", 1, 1), ("maxs", 2, 2), ("maxmins", 1, 2), ("maxmins", 2, 4)]
+)
 def test_distillation_shapes(distill, k, per_group):
     model = make(distill=distill, instances_per_group=k).eval()
     x, mask = ragged((3, 11))
@@ -184,7 +196,9 @@ def test_two_training_steps_through_both_tiers(distill, detach):
     model.zero_grad()
     out = model(x, mask, Targets(fine=fine))
     F.cross_entropy(out.logits, fine).backward()
-    reached_tier1 = model.reduce[0].weight.grad is not None and bool(model.reduce[0].weight.grad.abs().sum() > 0)
+    reached_tier1 = model.reduce[0].weight.grad is not None and bool(
+        model.reduce[0].weight.grad.abs().sum() > 0
+    )
     assert reached_tier1 is (not detach)
 
 
@@ -193,14 +207,21 @@ def test_permutation_invariance_with_one_pseudo_bag():
     model = make(n_pseudo_bags=1, distill="maxmins").eval()
     x, mask = ragged((6, 6))
     perm = torch.randperm(6, generator=torch.Generator().manual_seed(3))
-    torch.testing.assert_close(model(x, mask).logits, model(x[:, perm], mask[:, perm]).logits, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        model(x, mask).logits, model(x[:, perm], mask[:, perm]).logits, atol=1e-5, rtol=1e-5
+    )
 
 
 def test_defaults_and_bad_config():
     assert [(t.name, t.weight) for t in default_loss_terms("dtfd", resolve_model_params("dtfd"))] == [
-        ("fine_ce", 1.0), ("tier1_ce", 1.0)]
+        ("fine_ce", 1.0),
+        ("tier1_ce", 1.0),
+    ]
     assert model_defaults("dtfd")["train_defaults"] == {"lr": 1e-4, "weight_decay": 1e-4, "optimizer": "adam"}
-    assert resolve_model_params("dtfd")["n_pseudo_bags"] == 4 and resolve_model_params("dtfd")["distill"] == "afs"
+    assert (
+        resolve_model_params("dtfd")["n_pseudo_bags"] == 4
+        and resolve_model_params("dtfd")["distill"] == "afs"
+    )
     with pytest.raises(ConfigError, match="model.distill='maxx' is not a distillation"):
         DTFDConfig(distill="maxx")
     with pytest.raises(ConfigError, match="n_pseudo_bags must be ≥ 1"):

@@ -21,7 +21,9 @@ from benchmark.core.hierarchy import Hierarchy
 from benchmark.models import build_model, resolve_model_params
 
 
-def reference_nystrom(att: MaskedNystromAttention, x: torch.Tensor, *, keep_first: bool = False) -> torch.Tensor:
+def reference_nystrom(
+    att: MaskedNystromAttention, x: torch.Tensor, *, keep_first: bool = False
+) -> torch.Tensor:
     """Single-sequence Nyström attention straight from §4.4 with the module's weights. x: (n, dim)."""
     n, dim = x.shape
     m, h, dh = att.landmarks, att.heads, att.head_dim
@@ -102,7 +104,9 @@ def test_nystrom_approaches_exact_attention_when_landmarks_are_the_tokens():
         errors = {}
         for iterations in (6, 40):
             torch.manual_seed(0)
-            att = MaskedNystromAttention(32, heads=4, landmarks=16, pinv_iterations=iterations, residual_kernel=kernel)
+            att = MaskedNystromAttention(
+                32, heads=4, landmarks=16, pinv_iterations=iterations, residual_kernel=kernel
+            )
             with torch.no_grad():
                 approx, exact = att(x, torch.tensor([16])), att.forward_exact(x, torch.tensor([16]))
             errors[iterations] = float((approx - exact).norm() / exact.norm())
@@ -181,7 +185,8 @@ def test_ppeg_parameter_count():
 
 
 @pytest.mark.parametrize(
-    ("d", "c", "expected"), [(1024, 2, 2_672_146), (1536, 2, 2_934_290), (1024, 6, 2_674_198), (1536, 7, 2_936_855)]
+    ("d", "c", "expected"),
+    [(1024, 2, 2_672_146), (1536, 2, 2_934_290), (1024, 6, 2_674_198), (1536, 7, 2_936_855)],
 )
 def test_parameter_counts_match_baselines_md(d, c, expected):
     hier = Hierarchy.from_groups({"all": [f"c{i}" for i in range(c)]})
@@ -200,11 +205,15 @@ def reference_transmil(model: TransMIL, x: torch.Tensor) -> torch.Tensor:
     h = model.fc1(x)
     n, side = len(h), math.isqrt(len(h) - 1) + 1
     seq = torch.cat([model.cls_token[0], h, h[: side * side - n]])  # cls, then the squared tokens
-    seq = seq + reference_nystrom(model.layer1.attn, model.layer1.norm(seq), keep_first=model.config.nystrom_v009_slicing)
+    seq = seq + reference_nystrom(
+        model.layer1.attn, model.layer1.norm(seq), keep_first=model.config.nystrom_v009_slicing
+    )
     grid = seq[1:].T.reshape(1, -1, side, side)
     grid = grid + sum(conv(grid) for conv in model.ppeg.convs)
     seq = torch.cat([seq[:1], grid.reshape(-1, side * side).T])
-    seq = seq + reference_nystrom(model.layer2.attn, model.layer2.norm(seq), keep_first=model.config.nystrom_v009_slicing)
+    seq = seq + reference_nystrom(
+        model.layer2.attn, model.layer2.norm(seq), keep_first=model.config.nystrom_v009_slicing
+    )
     return model.fc2(model.norm(seq[0]))
 
 
@@ -257,7 +266,10 @@ def test_v009_flag_changes_the_model_and_is_logged(caplog):
     x = torch.randn(1, 20, 32, generator=torch.Generator().manual_seed(9))
     mask = torch.ones(1, 20, dtype=torch.bool)
     with caplog.at_level(logging.INFO, logger="baselines.transmil"), torch.no_grad():
-        correct, shifted = make_transmil()(x, mask).logits, make_transmil(nystrom_v009_slicing=True)(x, mask).logits
+        correct, shifted = (
+            make_transmil()(x, mask).logits,
+            make_transmil(nystrom_v009_slicing=True)(x, mask).logits,
+        )
     assert "last n (corrected" in caplog.text and "FIRST n" in caplog.text
     assert not torch.allclose(correct, shifted, atol=1e-4)
 

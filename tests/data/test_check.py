@@ -11,9 +11,9 @@ import pytest
 
 from benchmark.core.config import DataConfig
 from benchmark.data import fixtures as fx
-from benchmark.data.files import pack, stores
 from benchmark.data.bags import BagCollection
 from benchmark.data.check import check_collection, check_dataset
+from benchmark.data.files import pack, stores
 from benchmark.data.files.real import PANDA_HIERARCHY
 
 

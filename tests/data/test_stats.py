@@ -8,20 +8,34 @@ import numpy as np
 import pytest
 
 from benchmark.cli.main import main
+from benchmark.core.hierarchy import Hierarchy
 from benchmark.data.bags import BagCollection
 from benchmark.data.stats import between_group_share, effective_rank, feature_stats
-from benchmark.core.hierarchy import Hierarchy
 
 HIER = Hierarchy.from_groups({"a": ["f0"], "b": ["f1"]})
 
 
 def _tiny() -> tuple[BagCollection, np.ndarray]:
     x = np.array(
-        [[0.0, 1.0, 2.0], [1.0, 0.0, -1.0], [2.0, 2.0, 0.0], [0.0, 0.0, 3.0], [4.0, 1.0, 1.0], [1.0, 3.0, 0.0]],
+        [
+            [0.0, 1.0, 2.0],
+            [1.0, 0.0, -1.0],
+            [2.0, 2.0, 0.0],
+            [0.0, 0.0, 3.0],
+            [4.0, 1.0, 1.0],
+            [1.0, 3.0, 0.0],
+        ],
         dtype=np.float32,
     )
-    bags = BagCollection(name="tiny", slide_ids=["s0", "s1", "s2"], case_ids=["s0", "s1", "s2"],
-                         fine_labels=np.array([0, 1, 1]), features=x, offsets=np.array([0, 2, 3, 6]), hierarchy=HIER)
+    bags = BagCollection(
+        name="tiny",
+        slide_ids=["s0", "s1", "s2"],
+        case_ids=["s0", "s1", "s2"],
+        fine_labels=np.array([0, 1, 1]),
+        features=x,
+        offsets=np.array([0, 2, 3, 6]),
+        hierarchy=HIER,
+    )
     return bags, np.array([0, 1, 1, 0, 1, 0])
 
 
@@ -37,7 +51,9 @@ def test_statistics_match_numpy_by_hand():
     assert s.effective_rank == pytest.approx(lam.sum() ** 2 / (lam**2).sum())
     assert s.pcs_for_50 == int(np.argmax(np.cumsum(lam) / lam.sum() >= 0.5)) + 1
     assert s.frac_negative == pytest.approx(1 / 18) and s.frac_zero == pytest.approx(6 / 18)
-    assert s.dim_mean["max"] == pytest.approx(x.mean(0).max()) and s.dim_std["min"] == pytest.approx(x.std(0).min())
+    assert s.dim_mean["max"] == pytest.approx(x.mean(0).max()) and s.dim_std["min"] == pytest.approx(
+        x.std(0).min()
+    )
     assert s.bag_size["median"] == 2 and s.bag_size["max"] == 3 and s.bag_size["mean"] == pytest.approx(2.0)
     mu = x.mean(0)
     between = sum((patterns == g).sum() * ((x[patterns == g].mean(0) - mu) ** 2).sum() for g in (0, 1))
@@ -62,8 +78,20 @@ def test_helpers_on_edge_cases():
 
 def test_cli_json_and_figure(tmp_path, capsys):
     plot = tmp_path / "spectrum.png"
-    code = main(["data", "stats", "--dataset", "digits-panda", "--format", "json", "--plot", str(plot),
-                 "--cache-dir", str(tmp_path)])
+    code = main(
+        [
+            "data",
+            "stats",
+            "--dataset",
+            "digits-panda",
+            "--format",
+            "json",
+            "--plot",
+            str(plot),
+            "--cache-dir",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["dataset"] == "digits-panda" and doc["dim"] == 64

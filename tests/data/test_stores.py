@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from benchmark.core.errors import DataError
 from benchmark.data import fixtures as fx
 from benchmark.data.files.stores import detect_store, feature_shape, read_features
-from benchmark.core.errors import DataError
 
 
 @pytest.fixture

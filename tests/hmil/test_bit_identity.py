@@ -13,15 +13,38 @@ from benchmark.core.contract import Targets
 from benchmark.core.hierarchy import Hierarchy
 from benchmark.models import build_model, resolve_model_params
 
-HIER = Hierarchy.from_groups({"benign": ["ISUP 0"], "low": ["ISUP 1", "ISUP 2"], "high": ["ISUP 3", "ISUP 4", "ISUP 5"]})
-FINE = ["0x1.213a820000000p-1", "0x1.da5e180000000p-2", "0x1.66d5280000000p-2", "0x1.72da580000000p-2",
-        "0x1.08f1800000000p-2", "0x1.0778c80000000p-2", "-0x1.a60fb40000000p-2", "-0x1.fa38600000000p-2",
-        "-0x1.aae1100000000p-2", "-0x1.c8e6080000000p-2", "-0x1.d3f9d80000000p-2", "-0x1.ece71c0000000p-2"]
-COARSE = ["0x1.0a6d840000000p-5", "0x1.f53dc80000000p-4", "-0x1.39dbf00000000p-7", "0x1.f98a3e0000000p-3",
-          "0x1.9542440000000p-3", "0x1.adcee20000000p-3"]
+HIER = Hierarchy.from_groups(
+    {"benign": ["ISUP 0"], "low": ["ISUP 1", "ISUP 2"], "high": ["ISUP 3", "ISUP 4", "ISUP 5"]}
+)
+FINE = [
+    "0x1.213a820000000p-1",
+    "0x1.da5e180000000p-2",
+    "0x1.66d5280000000p-2",
+    "0x1.72da580000000p-2",
+    "0x1.08f1800000000p-2",
+    "0x1.0778c80000000p-2",
+    "-0x1.a60fb40000000p-2",
+    "-0x1.fa38600000000p-2",
+    "-0x1.aae1100000000p-2",
+    "-0x1.c8e6080000000p-2",
+    "-0x1.d3f9d80000000p-2",
+    "-0x1.ece71c0000000p-2",
+]
+COARSE = [
+    "0x1.0a6d840000000p-5",
+    "0x1.f53dc80000000p-4",
+    "-0x1.39dbf00000000p-7",
+    "0x1.f98a3e0000000p-3",
+    "0x1.9542440000000p-3",
+    "0x1.adcee20000000p-3",
+]
 AUX = {
     "hmil": {"ham": "0x1.8de8220000000p-4", "hba": "0x1.0289fa0000000p+0", "supcon": "0x1.6139620000000p+1"},
-    "hmil-code": {"ham": "0x1.8de8220000000p-4", "hba": "0x1.0b89a00000000p+0", "supcon": "0x1.ed15620000000p+1"},
+    "hmil-code": {
+        "ham": "0x1.8de8220000000p-4",
+        "hba": "0x1.0b89a00000000p+0",
+        "supcon": "0x1.ed15620000000p+1",
+    },
 }
 
 

@@ -10,8 +10,8 @@ import torch
 
 from benchmark.core.contract import Targets
 from benchmark.core.hierarchy import Hierarchy
-from benchmark.run.loss_weighting import compose_loss
 from benchmark.models import build_model, resolve_model_params
+from benchmark.run.loss_weighting import compose_loss
 from hmil.losses import ham_loss, hba_loss, supcon_loss
 from hmil.model import HMIL, HMILCodeConfig, HMILConfig, split_attention
 from hmil.presets import LADDER, loss_terms
@@ -19,7 +19,13 @@ from tests.hmil.test_losses import naive_supcon
 
 HIER = Hierarchy.from_groups({"a": ["f0", "f1"], "b": ["f2", "f3", "f4"]})  # K_c = 2, K_f = 5
 D = 12
-SMALL = {"hidden_dim": 16, "coarse_dim": 24, "fine_dim": 8, "coarse_attention_dim": 12, "fine_attention_dim": 6}
+SMALL = {
+    "hidden_dim": 16,
+    "coarse_dim": 24,
+    "fine_dim": 8,
+    "coarse_attention_dim": 12,
+    "fine_attention_dim": 6,
+}
 
 
 def small(config: type[HMILConfig] = HMILConfig, seed: int = 0, **overrides) -> HMIL:
@@ -93,7 +99,10 @@ def test_batched_forward_equals_per_bag_loop():
         model = small(config).train()
         x, mask = ragged(lengths, seed=1, pad_value=3.0)
         batched = model(x, mask, targets(fine, progress=0.3))
-        alone = [model(x[b : b + 1, :n], mask[b : b + 1, :n], targets(fine[b : b + 1], 0.3)) for b, n in enumerate(lengths)]
+        alone = [
+            model(x[b : b + 1, :n], mask[b : b + 1, :n], targets(fine[b : b + 1], 0.3))
+            for b, n in enumerate(lengths)
+        ]
         for b, (n, out) in enumerate(zip(lengths, alone, strict=True)):
             torch.testing.assert_close(batched.logits[b], out.logits[0], atol=1e-5, rtol=1e-5)
             torch.testing.assert_close(batched.coarse_logits[b], out.coarse_logits[0], atol=1e-5, rtol=1e-5)
@@ -120,7 +129,9 @@ def test_aux_losses_are_the_loss_functions_applied_to_the_outputs():
     torch.testing.assert_close(
         out.aux_losses["hba"], hba_loss(out.logits, t.coarse, model.roll_up, form="ce_on_probs")
     )
-    expected = supcon_loss(out.embeddings, t.fine, tau=0.1, tau_base=0.1, divide_by_batch=True)  # τ(E/2) = 0.1
+    expected = supcon_loss(
+        out.embeddings, t.fine, tau=0.1, tau_base=0.1, divide_by_batch=True
+    )  # τ(E/2) = 0.1
     torch.testing.assert_close(out.aux_losses["supcon"], expected)
     no_coarse = model(x, mask, Targets(fine=t.fine, progress=0.5))  # coarse labels derived from the tree
     torch.testing.assert_close(no_coarse.aux_losses["hba"], out.aux_losses["hba"])
@@ -166,7 +177,9 @@ def test_same_seed_same_loss_other_seed_other_loss():
         x, mask = ragged((3, 5), seed=5)
         t = targets([1, 2], progress=0.1)
         out = model(x, mask, t)
-        return compose_loss(out, t.fine, t.coarse, loss_terms(model.config), epoch=1, total_epochs=10)[0].item()
+        return compose_loss(out, t.fine, t.coarse, loss_terms(model.config), epoch=1, total_epochs=10)[
+            0
+        ].item()
 
     assert loss(0) == loss(0)
     assert loss(0) != loss(1)

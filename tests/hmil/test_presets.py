@@ -8,23 +8,53 @@ import pytest
 
 from benchmark.core.config import LossTerm
 from benchmark.core.errors import ConfigError
-from benchmark.run.loss_weighting import schedule_factor
 from benchmark.models import default_loss_terms, model_defaults, resolve_model_params
+from benchmark.run.loss_weighting import schedule_factor
 from hmil.model import HMILCodeConfig, HMILConfig
 from hmil.presets import LADDER, PRESETS, loss_terms
 
 PAPER_SWITCHES = {
-    "preset": "paper", "use_coarse_branch": True, "use_coarse_ce": True, "use_ham": True, "use_hba": True,
-    "use_scl": True, "curriculum": True, "schedule": "linear", "constant_beta": 0.5, "schedule_alignment": True,
-    "coarse_ce_weight": 1.0, "ham_weight": 1.0, "hba_weight": 1.0, "scl_weight": 1.0, "hba_form": "nll",
-    "scl_tau_mode": "fixed", "scl_tau": 0.1, "scl_tau_max": 1.0, "scl_scale": "paper", "scl_positives": "all_rows",
+    "preset": "paper",
+    "use_coarse_branch": True,
+    "use_coarse_ce": True,
+    "use_ham": True,
+    "use_hba": True,
+    "use_scl": True,
+    "curriculum": True,
+    "schedule": "linear",
+    "constant_beta": 0.5,
+    "schedule_alignment": True,
+    "coarse_ce_weight": 1.0,
+    "ham_weight": 1.0,
+    "hba_weight": 1.0,
+    "scl_weight": 1.0,
+    "hba_form": "nll",
+    "scl_tau_mode": "fixed",
+    "scl_tau": 0.1,
+    "scl_tau_max": 1.0,
+    "scl_scale": "paper",
+    "scl_positives": "all_rows",
 }
 CODE_SWITCHES = {
-    **PAPER_SWITCHES, "preset": "code", "schedule": "quadratic", "schedule_alignment": False, "ham_weight": 0.0,
-    "hba_form": "ce_on_probs", "scl_tau_mode": "cosine", "scl_scale": "code",
+    **PAPER_SWITCHES,
+    "preset": "code",
+    "schedule": "quadratic",
+    "schedule_alignment": False,
+    "ham_weight": 0.0,
+    "hba_form": "ce_on_probs",
+    "scl_tau_mode": "cosine",
+    "scl_scale": "code",
 }
-ARCHITECTURE = {"hidden_dim": 256, "coarse_dim": 1024, "fine_dim": 256, "coarse_attention_dim": 256,
-                "fine_attention_dim": 64, "dropout": 0.0, "head": "shared", "init": "kaiming"}
+ARCHITECTURE = {
+    "hidden_dim": 256,
+    "coarse_dim": 1024,
+    "fine_dim": 256,
+    "coarse_attention_dim": 256,
+    "fine_attention_dim": 64,
+    "dropout": 0.0,
+    "head": "shared",
+    "init": "kaiming",
+}
 
 
 @pytest.mark.parametrize(("name", "switches"), [("hmil", PAPER_SWITCHES), ("hmil-code", CODE_SWITCHES)])
@@ -63,7 +93,13 @@ def _factors(config: HMILConfig, epoch: int, epochs: int) -> dict[str, float]:
 
 @pytest.mark.parametrize(
     ("epoch", "linear", "quadratic"),
-    [(0, 1.0, 1.0), (50, 0.75, 0.9375), (100, 0.5, 0.75), (150, 0.25, 0.4375), (199, 0.005, 0.009975)],  # §8 rounds 1 − 0.995² = 0.009975 to 0.01
+    [
+        (0, 1.0, 1.0),
+        (50, 0.75, 0.9375),
+        (100, 0.5, 0.75),
+        (150, 0.25, 0.4375),
+        (199, 0.005, 0.009975),
+    ],  # §8 rounds 1 − 0.995² = 0.009975 to 0.01
 )
 def test_schedules_reproduce_the_table_at_e200(epoch, linear, quadratic):
     paper = _factors(HMILConfig(), epoch, 200)
@@ -92,7 +128,11 @@ def test_beta_at_start_middle_and_last_epoch(schedule, beta_at):
 def test_curriculum_off_gives_fixed_unit_weights():
     config = dataclasses.replace(HMILConfig(), curriculum=False, ham_weight=0.3)
     assert loss_terms(config) == (
-        LossTerm("fine_ce"), LossTerm("coarse_ce"), LossTerm("ham", 0.3), LossTerm("hba"), LossTerm("supcon"),
+        LossTerm("fine_ce"),
+        LossTerm("coarse_ce"),
+        LossTerm("ham", 0.3),
+        LossTerm("hba"),
+        LossTerm("supcon"),
     )
 
 
@@ -123,7 +163,13 @@ def test_coarse_branch_off_drops_every_coarse_term():
 
 def test_overrides_are_cast_and_keep_the_other_preset_values():
     params = resolve_model_params("hmil-code", {"hba_form": "nll", "scl_scale": "paper", "curriculum": "off"})
-    assert params == {**CODE_SWITCHES, **ARCHITECTURE, "hba_form": "nll", "scl_scale": "paper", "curriculum": False}
+    assert params == {
+        **CODE_SWITCHES,
+        **ARCHITECTURE,
+        "hba_form": "nll",
+        "scl_scale": "paper",
+        "curriculum": False,
+    }
 
 
 def test_scl_scale_switch_sets_the_supcon_factors():

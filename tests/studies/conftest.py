@@ -9,9 +9,27 @@ import pytest
 
 def tune_args(tmp, *extra: str, storage: str | None = None) -> list[str]:
     """`benchmark tune` arguments on panda-sim at scale 0.2 (48 slides), one thread, files under ``tmp``."""
-    args = ["tune", "--dataset", "panda-sim", "--scale", "0.2", "--folds", "2", "--epochs", "1", "--threads", "1",
-            "--cache-dir", str(tmp / "cache"), "--splits-dir", str(tmp / "splits"),
-            "--tracking-uri", f"sqlite:///{tmp}/mlflow.db", "--storage", storage or f"sqlite:///{tmp}/optuna.db"]
+    args = [
+        "tune",
+        "--dataset",
+        "panda-sim",
+        "--scale",
+        "0.2",
+        "--folds",
+        "2",
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--cache-dir",
+        str(tmp / "cache"),
+        "--splits-dir",
+        str(tmp / "splits"),
+        "--tracking-uri",
+        f"sqlite:///{tmp}/mlflow.db",
+        "--storage",
+        storage or f"sqlite:///{tmp}/optuna.db",
+    ]
     return [*args, *extra]
 
 
@@ -21,7 +39,9 @@ def postgres_url() -> str:
     url = os.environ.get("HMIL_BENCH_TEST_POSTGRES")
     if not url:
         if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("CI=true but HMIL_BENCH_TEST_POSTGRES is not set: .ci/run must start PostgreSQL "
-                        "(source .ci/postgres.sh) before the tests.")
+            pytest.fail(
+                "CI=true but HMIL_BENCH_TEST_POSTGRES is not set: .ci/run must start PostgreSQL "
+                "(source .ci/postgres.sh) before the tests."
+            )
         pytest.skip("HMIL_BENCH_TEST_POSTGRES not set (start one with `source .ci/postgres.sh`)")
     return url

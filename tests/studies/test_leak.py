@@ -13,14 +13,16 @@ import numpy as np
 import benchmark.models
 from benchmark.cli.main import main
 from benchmark.core.config import DataConfig
-from benchmark.data import load_dataset
 from benchmark.cv.files import fold_indices, load_splits
+from benchmark.data import load_dataset
 from tests.studies.conftest import tune_args
 
 
 def test_tune_never_passes_a_test_slide_to_the_model(tmp_path, monkeypatch):
     full = load_dataset(DataConfig(name="panda-sim", scale=0.2, cache_dir=str(tmp_path / "cache")))
-    slide_of = {np.asarray(full.bag(i)[0], dtype=np.float32).tobytes(): full.slide_ids[i] for i in range(len(full))}
+    slide_of = {
+        np.asarray(full.bag(i)[0], dtype=np.float32).tobytes(): full.slide_ids[i] for i in range(len(full))
+    }
     assert len(slide_of) == len(full)  # first instances identify the slides
     seen: list[set[str]] = []
     real_build = benchmark.models.build_model

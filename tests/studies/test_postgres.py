@@ -28,8 +28,20 @@ def _load(url: str, name: str) -> optuna.Study:
 
 def test_two_workers_fill_one_study_with_exactly_six_trials(tmp_path, postgres_url):
     name = f"two-workers-{uuid.uuid4().hex[:8]}"
-    args = tune_args(tmp_path, "--model", "meanpool", "--trials", "6", "--workers", "2", "--study", name,
-                     "--pruner", "none", storage=postgres_url)
+    args = tune_args(
+        tmp_path,
+        "--model",
+        "meanpool",
+        "--trials",
+        "6",
+        "--workers",
+        "2",
+        "--study",
+        name,
+        "--pruner",
+        "none",
+        storage=postgres_url,
+    )
     assert main(args) == 0
     trials = _load(postgres_url, name).trials
     assert len(trials) == 6 and all(t.state.name == "COMPLETE" for t in trials)
@@ -43,12 +55,28 @@ def test_two_workers_fill_one_study_with_exactly_six_trials(tmp_path, postgres_u
 def test_killed_worker_trial_is_failed_and_retried(tmp_path, postgres_url):
     name = f"killed-{uuid.uuid4().hex[:8]}"
     # Long enough that the kill lands mid-trial: 40 epochs without early stopping.
-    slow = ("--model", "abmil", "--study", name, "--pruner", "none", "--heartbeat", "1", "--grace", "3",
-            "--patience", "0")
+    slow = (
+        "--model",
+        "abmil",
+        "--study",
+        name,
+        "--pruner",
+        "none",
+        "--heartbeat",
+        "1",
+        "--grace",
+        "3",
+        "--patience",
+        "0",
+    )
     args = tune_args(tmp_path, *slow, "--trials", "1", storage=postgres_url)
     args[args.index("--epochs") + 1] = "40"
-    worker = subprocess.Popen([sys.executable, "-m", "benchmark.cli.main", *args], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "benchmark.cli.main", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     deadline = time.time() + 240
     try:
         while time.time() < deadline:

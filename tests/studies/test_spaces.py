@@ -10,16 +10,23 @@ from benchmark.core.errors import UnknownNameError
 from benchmark.core.hierarchy import Hierarchy
 from benchmark.models import MODELS, build_model, ensure_registered
 from benchmark.run.resolve import resolve_run_config
-from benchmark.tune.space import SPACE_MODULES, SPACES, Overrides, space_for
 from benchmark.tune.engine import _default_params
+from benchmark.tune.space import SPACE_MODULES, SPACES, Overrides, space_for
 
 ensure_registered()
 ALL_MODELS = MODELS.names()
 
 
 def _resolve(model: str, overrides: Overrides):
-    return resolve_run_config(model, data=DataConfig(), cv=CVConfig(), seed=0, train_overrides=overrides.train,
-                              model_overrides=overrides.model, loss_overrides=overrides.loss)
+    return resolve_run_config(
+        model,
+        data=DataConfig(),
+        cv=CVConfig(),
+        seed=0,
+        train_overrides=overrides.train,
+        model_overrides=overrides.model,
+        loss_overrides=overrides.loss,
+    )
 
 
 def test_every_registered_model_has_a_space():
@@ -61,7 +68,9 @@ def test_default_trial_reproduces_the_default_config(model):
 
 
 def test_unknown_model_lists_valid_names():
-    with pytest.raises(UnknownNameError, match=r"unknown model 'abmill'.*valid names: .*abmil.*Did you mean 'abmil'"):
+    with pytest.raises(
+        UnknownNameError, match=r"unknown model 'abmill'.*valid names: .*abmil.*Did you mean 'abmil'"
+    ):
         space_for("abmill")
 
 

@@ -45,7 +45,12 @@ def test_resume_adds_trials_and_records_the_budget(tuned):
     assert study.trials[0].user_attrs["source"] == "model defaults"  # trial 0 = the model's defaults
     assert study.user_attrs["budget.trials_requested"] == 3
     budget = study.user_attrs["budget"]
-    assert (budget["epochs"], budget["patience"], budget["folds"], budget["metric"]) == (1, 5, "0,1", "fine.auc")
+    assert (budget["epochs"], budget["patience"], budget["folds"], budget["metric"]) == (
+        1,
+        5,
+        "0,1",
+        "fine.auc",
+    )
     for t in study.trials:  # each fold reported for pruning
         assert sorted(t.intermediate_values) == [0, 1]
         assert t.value == pytest.approx(sum(t.intermediate_values.values()) / 2)
@@ -100,7 +105,10 @@ def test_run_params_from_reproduces_the_best_parameters(tuned):
 
 
 def test_resume_with_another_budget_is_refused(tuned, capsys):
-    assert main(tune_args(tuned, "--model", "abmil", "--trials", "1", "--pruner", "none", "--patience", "2")) == 2
+    assert (
+        main(tune_args(tuned, "--model", "abmil", "--trials", "1", "--pruner", "none", "--patience", "2"))
+        == 2
+    )
     err = capsys.readouterr().err
     assert "study panda-sim-abmil was created with another budget" in err and "patience=5" in err
 
@@ -147,8 +155,8 @@ class _Recorder(TrialHooks):
 
 
 def test_pruned_trial_stops_after_its_first_fold(tmp_path):
-    from benchmark.data import load_dataset
     from benchmark.cv.files import get_or_create_splits
+    from benchmark.data import load_dataset
 
     data = DataConfig(name="panda-sim", scale=0.2, cache_dir=str(tmp_path / "cache"))
     cv = CVConfig(n_folds=2)
@@ -170,8 +178,17 @@ def test_pruned_trial_stops_after_its_first_fold(tmp_path):
         return _Fit()
 
     hooks = _Recorder()
-    objective = Objective(model="meanpool", space=space_for("meanpool"), data=data, cv=cv, seed=0, base=Overrides(),
-                          folds=FoldProvider(bags, splits, [0, 1]), hooks=hooks, fit=fake_fit)
+    objective = Objective(
+        model="meanpool",
+        space=space_for("meanpool"),
+        data=data,
+        cv=cv,
+        seed=0,
+        base=Overrides(),
+        folds=FoldProvider(bags, splits, [0, 1]),
+        hooks=hooks,
+        fit=fake_fit,
+    )
     study = optuna.create_study(direction="maximize", pruner=_AlwaysPrune())
     study.optimize(objective, n_trials=1)
     assert study.trials[0].state.name == "PRUNED" and len(fits) == 1
@@ -195,21 +212,39 @@ def test_storage_urls_and_retry_callback_names(tmp_path):
     journal = open_storage(f"journal:{tmp_path}/o.log")
     study = optuna.create_study(storage=journal, study_name="j")
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
-    assert len(optuna.load_study(study_name="j", storage=open_storage(f"journal:{tmp_path}/o.log")).trials) == 2
+    assert (
+        len(optuna.load_study(study_name="j", storage=open_storage(f"journal:{tmp_path}/o.log")).trials) == 2
+    )
     assert not math.isnan(study.best_value)
 
 
 def test_params_from_unknown_study_lists_the_studies(tuned, capsys):
-    code = main(["run", "--dataset", "panda-sim", "--params-from", "nope", "--storage", f"sqlite:///{tuned}/optuna.db"])
+    code = main(
+        [
+            "run",
+            "--dataset",
+            "panda-sim",
+            "--params-from",
+            "nope",
+            "--storage",
+            f"sqlite:///{tuned}/optuna.db",
+        ]
+    )
     assert code == 2 and "no such study in" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    (("--model", "abmil", "--trials", "0"), "--trials must be ≥ 1, got 0"),
-    (("--model", "abmil", "--trials", "1", "--metric", "fine.auroc"), "--metric 'fine.auroc' is not a validation"),
-    (("--model", "abmill", "--trials", "1"), "unknown model 'abmill'.*Did you mean 'abmil'"),
-    (("--model", "abmil", "--trials", "1", "--storage", "redis://h"), "is not a storage URL"),
-])
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--model", "abmil", "--trials", "0"), "--trials must be ≥ 1, got 0"),
+        (
+            ("--model", "abmil", "--trials", "1", "--metric", "fine.auroc"),
+            "--metric 'fine.auroc' is not a validation",
+        ),
+        (("--model", "abmill", "--trials", "1"), "unknown model 'abmill'.*Did you mean 'abmil'"),
+        (("--model", "abmil", "--trials", "1", "--storage", "redis://h"), "is not a storage URL"),
+    ],
+)
 def test_bad_options_are_one_line_errors(tmp_path, capsys, extra, message):
     assert main(tune_args(tmp_path, *extra)) == 2
     # stderr also carries progress logs (stdout stays clean for --format json); the error is one line.

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmark.data.sim.core import quota_assign, rng_for
-from benchmark.data.sim.panda import GLEASON_TO_ISUP
 from benchmark.data.sim.datasets import gleason_score, isup_grade
+from benchmark.data.sim.panda import GLEASON_TO_ISUP
 
 __all__ = [
     "BENIGN_DIGITS",
@@ -176,8 +176,10 @@ def draw_bags(digits: np.ndarray, p: DigitPandaParams, seed: int) -> DigitBagPla
     pool_of_image = partition_pools(digits, p.n_pools, seed)
     benign = np.isin(digits, BENIGN_DIGITS)
     pools_benign = [np.flatnonzero(benign & (pool_of_image == q)) for q in range(p.n_pools)]
-    pools_digit = [{d: np.flatnonzero((digits == d) & (pool_of_image == q)) for d in PATTERN_DIGITS}
-                   for q in range(p.n_pools)]
+    pools_digit = [
+        {d: np.flatnonzero((digits == d) & (pool_of_image == q)) for d in PATTERN_DIGITS}
+        for q in range(p.n_pools)
+    ]
     # Bags are laid out pool after pool; each pool gets the same grade quotas (± rounding).
     per_pool = [len(c) for c in np.array_split(np.arange(p.n_bags), p.n_pools)]
     bag_pool = np.repeat(np.arange(p.n_pools), per_pool)

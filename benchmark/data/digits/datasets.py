@@ -29,8 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.core.config import DataConfig
-from benchmark.data.digits.bags import DigitBagPlan, DigitPandaParams, draw_bags
+from benchmark.core.errors import ConfigError
 from benchmark.data.bags import BagCollection
+from benchmark.data.digits.bags import DigitBagPlan, DigitPandaParams, draw_bags
 from benchmark.data.digits.images import (
     MNIST_5K_SHA256,
     SourceImages,
@@ -41,7 +42,6 @@ from benchmark.data.digits.images import (
 )
 from benchmark.data.loading import DatasetInfo, register_dataset
 from benchmark.data.sim.datasets import PANDA_HIERARCHY
-from benchmark.core.errors import ConfigError
 
 __all__ = [
     "BASE_BAGS",
@@ -97,14 +97,18 @@ def digit_panda_params(cfg: DataConfig) -> DigitPandaParams:
         ConfigError: not a digit dataset, or a scale too small for one bag per grade per pool.
     """
     if cfg.name not in BASE_BAGS:
-        raise ConfigError(f"data.name={cfg.name!r} is not a digit-bag dataset; use one of {sorted(BASE_BAGS)}.")
+        raise ConfigError(
+            f"data.name={cfg.name!r} is not a digit-bag dataset; use one of {sorted(BASE_BAGS)}."
+        )
     base = BASE_BAGS[cfg.name]
     params = DigitPandaParams(n_bags=int(round(base * cfg.scale)))
     need = _MIN_BAGS_PER_POOL * params.n_pools
     if params.n_bags < need:
-        raise ConfigError(f"data.scale={cfg.scale} gives {params.n_bags} bags for {cfg.name}, fewer than the {need} "
-                          f"needed (one per ISUP grade in each of {params.n_pools} image pools); use --scale ≥ "
-                          f"{need / base:.3g}.")
+        raise ConfigError(
+            f"data.scale={cfg.scale} gives {params.n_bags} bags for {cfg.name}, fewer than the {need} "
+            f"needed (one per ISUP grade in each of {params.n_pools} image pools); use --scale ≥ "
+            f"{need / base:.3g}."
+        )
     return params
 
 
@@ -115,32 +119,43 @@ def _fingerprint(name: str, src: SourceImages, plan: DigitBagPlan) -> str:
     return h.hexdigest()[:16]  # features = pixels[image_index], so this digests the content
 
 
-def _info(name: str, src: SourceImages, params: DigitPandaParams, plan: DigitBagPlan, seed: int,
-          scale: float) -> dict[str, object]:
+def _info(
+    name: str, src: SourceImages, params: DigitPandaParams, plan: DigitBagPlan, seed: int, scale: float
+) -> dict[str, object]:
     """Provenance and realised statistics, flat and JSON-friendly (logged as MLflow params)."""
     n_fine = PANDA_HIERARCHY.n_fine
     fine = np.bincount(plan.labels, minlength=n_fine)
     coarse = np.bincount(PANDA_HIERARCHY.coarse_of(plan.labels), minlength=PANDA_HIERARCHY.n_coarse)
     uses = np.bincount(plan.image_index, minlength=len(src.digits))
     return {
-        "generator": name, "generator_version": DIGITS_GENERATOR_VERSION, "seed": seed, "scale": scale,
+        "generator": name,
+        "generator_version": DIGITS_GENERATOR_VERSION,
+        "seed": seed,
+        "scale": scale,
         "rng": f"numpy {np.__version__} PCG64, SeedSequence(seed) streams",
-        "source": src.source, "source_file": Path(src.path).name, "source_sha256": src.sha256,
-        "n_images": len(src.digits), "image_shape": list(src.image_shape), "features": "pixels scaled to [0, 1]",
+        "source": src.source,
+        "source_file": Path(src.path).name,
+        "source_sha256": src.sha256,
+        "n_images": len(src.digits),
+        "image_shape": list(src.image_shape),
+        "features": "pixels scaled to [0, 1]",
         "digit_roles": "3/4/5 = Gleason pattern 3/4/5, other digits benign",
         **params.as_info(),
         "n_instances": int(plan.offsets[-1]),
         "mean_bag_size": round(float(np.diff(plan.offsets).mean()), 3),
         "images_per_pool": np.bincount(plan.pool_of_image, minlength=params.n_pools).tolist(),
-        "images_used": int((uses > 0).sum()), "max_uses_per_image": int(uses.max()),
-        "fine_counts": fine.tolist(), "fine_shares": [round(float(c) / len(plan.labels), 4) for c in fine],
+        "images_used": int((uses > 0).sum()),
+        "max_uses_per_image": int(uses.max()),
+        "fine_counts": fine.tolist(),
+        "fine_shares": [round(float(c) / len(plan.labels), 4) for c in fine],
         "coarse_shares": [round(float(c) / len(plan.labels), 4) for c in coarse],
         "n_label_differs_from_target": int((plan.labels != plan.targets).sum()),
     }
 
 
-def make_digit_panda(name: str, params: DigitPandaParams, seed: int, *, scale: float = 1.0,
-                     max_gb: float | None = None) -> DigitBags:
+def make_digit_panda(
+    name: str, params: DigitPandaParams, seed: int, *, scale: float = 1.0, max_gb: float | None = None
+) -> DigitBags:
     """Generate ``name`` ("mnist-panda" or "digits-panda") with explicit parameters.
 
     Args:
@@ -159,8 +174,10 @@ def make_digit_panda(name: str, params: DigitPandaParams, seed: int, *, scale: f
     plan = draw_bags(src.digits, params, seed)
     gb = plan.image_index.size * src.pixels.shape[1] * 4 / 1e9
     if max_gb is not None and gb > max_gb:
-        raise ConfigError(f"data.scale={scale} makes {name} {gb:.1f} GB of float32 pixels in memory, above "
-                          f"data.preload_max_gb={max_gb}; lower --scale or raise data.preload_max_gb.")
+        raise ConfigError(
+            f"data.scale={scale} makes {name} {gb:.1f} GB of float32 pixels in memory, above "
+            f"data.preload_max_gb={max_gb}; lower --scale or raise data.preload_max_gb."
+        )
     bags = BagCollection(
         name=name,
         slide_ids=[f"{name}-{i:05d}" for i in range(params.n_bags)],
@@ -173,8 +190,14 @@ def make_digit_panda(name: str, params: DigitPandaParams, seed: int, *, scale: f
         fingerprint=_fingerprint(name, src, plan),
         info=_info(name, src, params, plan, seed, scale),
     )
-    logger.info("generated %s: %d bags, %d instances from %d images, fine counts %s", name, len(bags),
-                plan.image_index.size, len(src.digits), bags.info["fine_counts"])
+    logger.info(
+        "generated %s: %d bags, %d instances from %d images, fine counts %s",
+        name,
+        len(bags),
+        plan.image_index.size,
+        len(src.digits),
+        bags.info["fine_counts"],
+    )
     return DigitBags(bags=bags, plan=plan, instance_digits=src.digits[plan.image_index])
 
 

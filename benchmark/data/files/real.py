@@ -13,14 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmark.core.config import DataConfig
+from benchmark.core.errors import DataError
+from benchmark.core.hierarchy import Hierarchy
 from benchmark.data.bags import BagCollection
 from benchmark.data.files.labels import read_label_csv, read_panda_csv
 from benchmark.data.files.pack import build_collection
-from benchmark.data.loading import DatasetInfo, register_dataset
 from benchmark.data.files.sources import Sources, match_sources
 from benchmark.data.files.stores import LAYOUT_HELP, FeatureStore, detect_store
-from benchmark.core.errors import DataError
-from benchmark.core.hierarchy import Hierarchy
+from benchmark.data.loading import DatasetInfo, register_dataset
 
 __all__ = [
     "BRACS_HIERARCHY",

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.data.files.labels import LabelTable
-from benchmark.data.files.stores import FeatureStore
 from benchmark.core.errors import DataError
 from benchmark.core.hierarchy import Hierarchy
+from benchmark.data.files.labels import LabelTable
+from benchmark.data.files.stores import FeatureStore
 
 __all__ = ["Sources", "match_sources"]
 

@@ -162,4 +162,6 @@ def bracs_plan(p: BracsSimParams, seed: int) -> SlidePlan:
         counts[i, _N_NORMAL:] = lesions
         clean[i] = bracs_label(lesions)
     labels = adjacent_label_noise(rng, clean, p.label_noise, len(BRACS_SUBTYPES))
-    return SlidePlan(counts=counts, labels=labels, clean_labels=clean, sites=np.zeros(p.n_slides, np.int64), cases=cases)
+    return SlidePlan(
+        counts=counts, labels=labels, clean_labels=clean, sites=np.zeros(p.n_slides, np.int64), cases=cases
+    )

@@ -103,7 +103,9 @@ class SlidePlan:
         return self.counts.sum(axis=1)
 
 
-def make_basis(rng: np.random.Generator, dim: int, latent_dim: int, nuisance_dim: int) -> tuple[np.ndarray, np.ndarray]:
+def make_basis(
+    rng: np.random.Generator, dim: int, latent_dim: int, nuisance_dim: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Random orthonormal signal (D, r) and nuisance (D, r_n) bases, mutually orthogonal."""
     q, _ = np.linalg.qr(rng.standard_normal((dim, latent_dim + nuisance_dim)))
     return q[:, :latent_dim].astype(np.float32), q[:, latent_dim:].astype(np.float32)
@@ -127,7 +129,9 @@ def quota_assign(rng: np.random.Generator, n: int, shares: np.ndarray) -> np.nda
     return rng.permutation(np.repeat(np.arange(len(shares)), counts))
 
 
-def adjacent_label_noise(rng: np.random.Generator, labels: np.ndarray, rate: float, n_classes: int) -> np.ndarray:
+def adjacent_label_noise(
+    rng: np.random.Generator, labels: np.ndarray, rate: float, n_classes: int
+) -> np.ndarray:
     """Move a ``rate`` share of labels (exactly round(rate·S) slides) to an adjacent class (±1, inward at the ends)."""
     labels = labels.copy()
     n_flip = int(round(rate * len(labels)))
@@ -166,21 +170,32 @@ def write_features(
     lengths = plan.lengths
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     dim = space.basis.shape[0]
-    feats = np.lib.format.open_memmap(out_dir / "features.npy", mode="w+", dtype=dtype, shape=(int(offsets[-1]), dim))
-    pats = np.lib.format.open_memmap(out_dir / "patterns.npy", mode="w+", dtype=np.int8, shape=(int(offsets[-1]),))
+    feats = np.lib.format.open_memmap(
+        out_dir / "features.npy", mode="w+", dtype=dtype, shape=(int(offsets[-1]), dim)
+    )
+    pats = np.lib.format.open_memmap(
+        out_dir / "patterns.npy", mode="w+", dtype=np.int8, shape=(int(offsets[-1]),)
+    )
     n_cases = int(plan.cases.max()) + 1 if len(plan.cases) else 0
     r_n = space.nuisance.shape[1]
-    case_shift = np.stack([rng_for(seed, CASE_STREAM, c).standard_normal(r_n) for c in range(n_cases)]) * space.case_shift_sd
+    case_shift = (
+        np.stack([rng_for(seed, CASE_STREAM, c).standard_normal(r_n) for c in range(n_cases)])
+        * space.case_shift_sd
+    )
     bg = np.asarray(background, dtype=np.int64)
     basis_t = np.ascontiguousarray(space.basis.T)  # (r, D); a transposed view is ~10x slower in matmul here
     morph_t = None
     if embedding is not None:
         occupied = np.hstack([space.basis, space.nuisance])
-        morph_t = np.ascontiguousarray(morphology_basis(rng_for(seed, *MORPH_STREAM), occupied, embedding.morph_dim).T)
+        morph_t = np.ascontiguousarray(
+            morphology_basis(rng_for(seed, *MORPH_STREAM), occupied, embedding.morph_dim).T
+        )
     for i in range(len(lengths)):
         rng = rng_for(seed, FEATURE_STREAM, i)
         pat = rng.permutation(np.repeat(np.arange(space.prototypes.shape[0]), plan.counts[i]))
-        z = space.prototypes[pat] + space.within_sd * rng.standard_normal((len(pat), space.prototypes.shape[1]))
+        z = space.prototypes[pat] + space.within_sd * rng.standard_normal(
+            (len(pat), space.prototypes.shape[1])
+        )
         is_lesion = space.lesion[pat]
         if is_lesion.any():
             # Impure patches: a lesion instance is pulled towards a background pattern of its own slide.
@@ -189,7 +204,11 @@ def write_features(
             m = int(is_lesion.sum())
             w = rng.uniform(space.purity_min, 1.0, size=(m, 1))
             mix = space.prototypes[rng.choice(bg, size=m, p=p_bg)]
-            z[is_lesion] = w * space.prototypes[pat[is_lesion]] + (1.0 - w) * mix + (z[is_lesion] - space.prototypes[pat[is_lesion]])
+            z[is_lesion] = (
+                w * space.prototypes[pat[is_lesion]]
+                + (1.0 - w) * mix
+                + (z[is_lesion] - space.prototypes[pat[is_lesion]])
+            )
         shift = space.slide_shift_sd * rng.standard_normal(r_n) + case_shift[plan.cases[i]]
         site = plan.sites[i]
         signal = z.astype(np.float32) @ basis_t
@@ -199,7 +218,9 @@ def write_features(
             x += space.noise_sd * rng.standard_normal(x.shape, dtype=np.float32)
             x = space.site_scale[site] * x + space.site_offset[site]
         else:
-            x = embed(rng, signal, nuisance, embedding, morph_t, space.site_scale[site], space.site_offset[site])
+            x = embed(
+                rng, signal, nuisance, embedding, morph_t, space.site_scale[site], space.site_offset[site]
+            )
         feats[offsets[i] : offsets[i + 1]] = x
         pats[offsets[i] : offsets[i + 1]] = pat
     feats.flush()

@@ -24,6 +24,10 @@ from typing import Any
 import numpy as np
 
 from benchmark.core.config import DataConfig
+from benchmark.core.errors import ConfigError, DataError
+from benchmark.core.hierarchy import Hierarchy
+from benchmark.data.bags import BagCollection
+from benchmark.data.loading import DatasetInfo, register_dataset
 from benchmark.data.sim.bracs import BRACS_PATTERNS, BracsSimParams, bracs_label, bracs_plan, bracs_space
 from benchmark.data.sim.embed import EmbeddingModel
 from benchmark.data.sim.panda import (
@@ -35,10 +39,6 @@ from benchmark.data.sim.panda import (
     panda_space,
 )
 from benchmark.data.sim.store import GENERATOR_VERSION, SimSpec, read_dataset, spec_digest, write_dataset
-from benchmark.data.bags import BagCollection
-from benchmark.data.loading import DatasetInfo, register_dataset
-from benchmark.core.errors import ConfigError, DataError
-from benchmark.core.hierarchy import Hierarchy
 
 __all__ = [
     "BRACS_HIERARCHY",
@@ -109,7 +109,9 @@ def generate_simulated(
     spec = _SPECS[name]
     if embedding is not None:
         if spec.embedding is None:
-            raise ConfigError(f"{name} uses the v1 (isotropic) feature model; pass embedding= only for v2 datasets.")
+            raise ConfigError(
+                f"{name} uses the v1 (isotropic) feature model; pass embedding= only for v2 datasets."
+            )
         spec = dataclasses.replace(spec, embedding=embedding)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -200,20 +202,35 @@ def _loader(name: str) -> Callable[[DataConfig], BagCollection]:
 
 _PANDA_DESC = "Gleason-pattern prototypes, 2 providers, ISUP 0-5 → 3 groups"
 _BRACS_DESC = "7 lesion subtypes → 3 groups, label = worst lesion, ~2.9 slides per patient"
-_PANDA_SIZE = "240 slides, 2,936 instances (seed 0), D=1024 at scale 1; --scale 44.233 gives PANDA's 10,616 slides"
+_PANDA_SIZE = (
+    "240 slides, 2,936 instances (seed 0), D=1024 at scale 1; --scale 44.233 gives PANDA's 10,616 slides"
+)
 _BRACS_SIZE = "547 slides from 189 patients, 15,347 instances (seed 0), D=1024 at scale 1"
 for _name, _desc, _hier, _size in (
-    ("panda-sim", f"Simulated PANDA (default): {_PANDA_DESC}; features shaped like real patch embeddings (v2).",
-     PANDA_HIERARCHY, _PANDA_SIZE),
+    (
+        "panda-sim",
+        f"Simulated PANDA (default): {_PANDA_DESC}; features shaped like real patch embeddings (v2).",
+        PANDA_HIERARCHY,
+        _PANDA_SIZE,
+    ),
     ("bracs-sim", f"Simulated BRACS: {_BRACS_DESC}; v2 features.", BRACS_HIERARCHY, _BRACS_SIZE),
-    ("panda-sim-iso", "Stress set: panda-sim's slides and labels with v1 features (isotropic noise, the tissue "
-     "pattern ≈1 % of the variance).", PANDA_HIERARCHY, _PANDA_SIZE),
-    ("bracs-sim-iso", "Stress set: bracs-sim's slides and labels with v1 features (isotropic noise).",
-     BRACS_HIERARCHY, _BRACS_SIZE),
+    (
+        "panda-sim-iso",
+        "Stress set: panda-sim's slides and labels with v1 features (isotropic noise, the tissue "
+        "pattern ≈1 % of the variance).",
+        PANDA_HIERARCHY,
+        _PANDA_SIZE,
+    ),
+    (
+        "bracs-sim-iso",
+        "Stress set: bracs-sim's slides and labels with v1 features (isotropic noise).",
+        BRACS_HIERARCHY,
+        _BRACS_SIZE,
+    ),
 ):
-    register_dataset(_name, DatasetInfo(description=_desc, hierarchy=_hier, size=_size, needs_data_dir=False))(
-        _loader(_name)
-    )
+    register_dataset(
+        _name, DatasetInfo(description=_desc, hierarchy=_hier, size=_size, needs_data_dir=False)
+    )(_loader(_name))
 
 load_panda_sim = _loader("panda-sim")
 load_bracs_sim = _loader("bracs-sim")

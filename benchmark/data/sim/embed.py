@@ -69,7 +69,9 @@ def morphology_basis(rng: np.random.Generator, occupied: np.ndarray, m: int) -> 
     """(D, m) orthonormal basis orthogonal to the columns of ``occupied`` (D, r) (themselves orthonormal)."""
     d = occupied.shape[0]
     if m + occupied.shape[1] > d:
-        raise ConfigError(f"embedding.morph_dim={m} does not fit in D={d} beside {occupied.shape[1]} other directions.")
+        raise ConfigError(
+            f"embedding.morph_dim={m} does not fit in D={d} beside {occupied.shape[1]} other directions."
+        )
     g = rng.standard_normal((d, m))
     occ = occupied.astype(np.float64)
     g -= occ @ (occ.T @ g)

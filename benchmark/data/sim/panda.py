@@ -176,7 +176,9 @@ def panda_space(p: PandaSimParams, seed: int) -> FeatureSpace:
 def panda_plan(p: PandaSimParams, seed: int) -> SlidePlan:
     """Draw each slide's provider, target score, size and pattern counts; label from the counts."""
     rng = rng_for(seed, PLAN_STREAM)
-    priors = np.array([np.asarray(_PANDA_COUNTS.get(name, _PANDA_COUNTS["radboud"]), float) for name in p.providers])
+    priors = np.array(
+        [np.asarray(_PANDA_COUNTS.get(name, _PANDA_COUNTS["radboud"]), float) for name in p.providers]
+    )
     joint = (np.asarray(p.provider_share)[:, None] * priors / priors.sum(axis=1, keepdims=True)).ravel()
     cell = quota_assign(rng, p.n_slides, joint)
     sites, target = cell // 6, cell % 6
@@ -206,4 +208,6 @@ def panda_plan(p: PandaSimParams, seed: int) -> SlidePlan:
         counts[i, _N_BENIGN:] = tumour[3:]
         clean[i] = isup_grade(*gleason_score(*tumour[3:]))
     labels = adjacent_label_noise(rng, clean, p.label_noise, 6)
-    return SlidePlan(counts=counts, labels=labels, clean_labels=clean, sites=sites, cases=np.arange(p.n_slides))
+    return SlidePlan(
+        counts=counts, labels=labels, clean_labels=clean, sites=sites, cases=np.arange(p.n_slides)
+    )

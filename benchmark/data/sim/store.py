@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.data.sim.core import FeatureSpace, SlidePlan, write_features
-from benchmark.data.sim.embed import EmbeddingModel
-from benchmark.data.bags import BagCollection
 from benchmark.core.errors import DataError
 from benchmark.core.hierarchy import Hierarchy
+from benchmark.data.bags import BagCollection
+from benchmark.data.sim.core import FeatureSpace, SlidePlan, write_features
+from benchmark.data.sim.embed import EmbeddingModel
 
 __all__ = ["GENERATOR_VERSION", "SimSpec", "read_dataset", "spec_digest", "write_dataset"]
 
@@ -50,7 +50,12 @@ class SimSpec:
 
 
 def spec_digest(spec: SimSpec, params: Any, seed: int) -> str:
-    payload = {"dataset": spec.name, "version": GENERATOR_VERSION, "seed": seed, "params": dataclasses.asdict(params)}
+    payload = {
+        "dataset": spec.name,
+        "version": GENERATOR_VERSION,
+        "seed": seed,
+        "params": dataclasses.asdict(params),
+    }
     if spec.embedding is not None:
         payload["embedding"] = dataclasses.asdict(spec.embedding)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
@@ -61,8 +66,12 @@ def _info(spec: SimSpec, params: Any, seed: int, labels: np.ndarray, n_inst: int
 
     Only what the digest covers (plus counts derived from it), so equal fingerprints mean equal info.
     """
-    info: dict[str, Any] = {"generator": spec.name, "generator_version": GENERATOR_VERSION, "seed": seed,
-                            "n_instances": n_inst}
+    info: dict[str, Any] = {
+        "generator": spec.name,
+        "generator_version": GENERATOR_VERSION,
+        "seed": seed,
+        "n_instances": n_inst,
+    }
     for key, value in dataclasses.asdict(params).items():
         info[key] = json.dumps(list(value)) if isinstance(value, list | tuple) else value
     info["feature_model"] = "iso" if spec.embedding is None else "v2"
@@ -81,12 +90,21 @@ def write_dataset(spec: SimSpec, params: Any, seed: int, scale: float, out: Path
     need = n_inst * params.dim * 2
     free = shutil.disk_usage(out).free
     if need > 0.95 * free:
-        raise DataError(f"{spec.name} at --scale {scale} needs {need / 1e9:.1f} GB in {out.parent}, "
-                        f"only {free / 1e9:.1f} GB free; lower --scale or point --cache-dir elsewhere.")
-    logger.info("generating %s: %d slides, %d instances, D=%d (%.2f GB)", spec.name, len(plan.labels), n_inst,
-                params.dim, need / 1e9)
-    offsets = write_features(out, spec.space(params, seed), plan, seed, background=spec.background,
-                             embedding=spec.embedding)
+        raise DataError(
+            f"{spec.name} at --scale {scale} needs {need / 1e9:.1f} GB in {out.parent}, "
+            f"only {free / 1e9:.1f} GB free; lower --scale or point --cache-dir elsewhere."
+        )
+    logger.info(
+        "generating %s: %d slides, %d instances, D=%d (%.2f GB)",
+        spec.name,
+        len(plan.labels),
+        n_inst,
+        params.dim,
+        need / 1e9,
+    )
+    offsets = write_features(
+        out, spec.space(params, seed), plan, seed, background=spec.background, embedding=spec.embedding
+    )
     np.save(out / "offsets.npy", offsets)
     meta = {
         "dataset": spec.name,
