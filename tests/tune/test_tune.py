@@ -16,7 +16,7 @@ from benchmark.core.errors import ConfigError
 from benchmark.tune.objective import FoldProvider, Objective, TrialHooks
 from benchmark.tune.space import Overrides, space_for
 from benchmark.tune.storage import open_storage, retry_callback_class, storage_kind
-from tests.studies.conftest import tune_args
+from tests.tune.conftest import tune_args
 
 
 def _study(tmp, name="panda-sim-abmil") -> optuna.Study:

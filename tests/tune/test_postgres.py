@@ -19,7 +19,7 @@ from mlflow.tracking import MlflowClient
 
 from benchmark.cli.main import main
 from benchmark.tune.storage import open_storage, retried_trial_number
-from tests.studies.conftest import tune_args
+from tests.tune.conftest import tune_args
 
 
 def _load(url: str, name: str) -> optuna.Study:

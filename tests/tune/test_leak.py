@@ -15,7 +15,7 @@ from benchmark.cli.main import main
 from benchmark.core.config import DataConfig
 from benchmark.cv.files import fold_indices, load_splits
 from benchmark.data import load_dataset
-from tests.studies.conftest import tune_args
+from tests.tune.conftest import tune_args
 
 
 def test_tune_never_passes_a_test_slide_to_the_model(tmp_path, monkeypatch):
