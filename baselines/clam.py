@@ -7,22 +7,12 @@ Written from baselines.md §3 (no reference code). One bag, h_i ∈ R^512::
     A    = softmax over the real instances of s                          (1, N) or (C, N)
     M    = A H;  logits = W_cls M (SB: Linear 512→C)  or  logit_c = w_cᵀ M_c + b_c (MB, per-class heads)
 
-Instance-level clustering loss (training only, §3.2), for a bag of N real instances with label y and
-instance heads g_c: R^512 → R^2 (one-vs-rest, targets 1 = "class c evidence"):
-
-    L_in      = mean ℓ(g_y(h_n), t_n) over the k_in highest (t=1) and k_in lowest (t=0) entries of A_y
-    L_out,i   = mean ℓ(g_i(h_n), 0) over the k_out highest entries of A_i, for i ≠ y (subtyping only)
-    L_inst    = (L_in + Σ_{i≠y} L_out,i) / (C if subtyping else 1)
-
-(SB uses its single attention row for every branch.) k_in = min(k, ⌊N/2⌋) keeps the top and bottom
-sets disjoint, k_out = min(k, N), and a bag with N < 2 contributes 0: the reference crashes on bags
-smaller than k (§3.7). ℓ is the smooth top-1 SVM (`baselines._smooth_svm`) or CE. The model returns
-the mean of L_inst over the bags of the batch as ``aux_losses["instance"]``; the harness weights it
-0.3 against 0.7 · bag CE (bag_weight 0.7).
+Instance-level clustering loss (training only, §3.2): `baselines._clam_instance.clam_instance_loss`. The
+model returns its mean over the bags of the batch as ``aux_losses["instance"]``; the harness weights it 0.3
+against 0.7 · bag CE (bag_weight 0.7).
 
 Notes:
-    Top-k runs on the raw attention scores, not on the softmax: the order is the same (softmax is
-    monotone), but raw scores stay distinct where the fp32 softmax underflows to ties.
+    Top-k runs on the raw attention scores (see `baselines._clam_instance`).
     Every Linear gets Xavier-normal weights and zero biases (the code at publication time, §3.1).
     Instance heads of classes absent from a batch receive a zero (not a missing) gradient, as they did
     in the reference under the PyTorch 1.x it was published with (``zero_grad`` zeroed, not None).
@@ -33,10 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from baselines._smooth_svm import smooth_top1_svm
+from baselines._clam_instance import clam_instance_loss, masked_topk
 from benchmark.core.config import LossTerm
 from benchmark.core.contract import MILModel, MILOutput, Targets, masked_softmax
 from benchmark.core.errors import ConfigError
@@ -92,102 +81,6 @@ def clam_loss_terms(config: CLAMConfig) -> tuple[LossTerm, ...]:
     if not config.use_instance_loss:
         return (LossTerm("fine_ce"),)
     return (LossTerm("fine_ce", BAG_WEIGHT), LossTerm("instance", INSTANCE_WEIGHT))
-
-
-def masked_topk(scores: torch.Tensor, mask: torch.Tensor, k: int, *, largest: bool = True) -> torch.Tensor:
-    """Indices of the k largest (smallest) scores per row, real instances first.
-
-    Args:
-        scores: (..., N) scores; mask: (..., N) bool, True on real instances; k ≤ N.
-
-    Returns:
-        (..., k) long indices in descending (ascending) order of score. Padded positions sort last, so the
-        first min(k, n_real) entries of a row are its real top-k; callers mask the rest per row.
-    """
-    fill = float("-inf") if largest else float("inf")
-    return (
-        scores.detach().float().masked_fill(~mask, fill).topk(k, dim=-1, largest=largest, sorted=True).indices
-    )
-
-
-def _gather_rows(h: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """h (B, N, D), idx (B, ...) → (B, ..., D)."""
-    b, d = h.shape[0], h.shape[-1]
-    flat = idx.reshape(b, -1)
-    return h.gather(1, flat.unsqueeze(-1).expand(-1, -1, d)).reshape(*idx.shape, d)
-
-
-def _instance_criterion(name: str, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Per-sample instance loss: logits (..., 2), targets (...) → (...), fp32."""
-    if name == "svm":
-        return smooth_top1_svm(logits, targets)
-    flat = F.cross_entropy(
-        logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none"
-    )
-    return flat.reshape(targets.shape)
-
-
-def clam_instance_loss(
-    scores: torch.Tensor,
-    h: torch.Tensor,
-    mask: torch.Tensor,
-    labels: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor,
-    *,
-    k: int,
-    subtyping: bool,
-    criterion: str = "svm",
-) -> torch.Tensor:
-    """Per-bag CLAM instance loss L_inst (module docstring), batched over padded bags.
-
-    Args:
-        scores: (B, H, N) attention scores (raw or softmaxed), H = 1 (SB: one row for every branch) or
-            H = C (MB: branch c ranks by row c).
-        h: (B, N, D) instance embeddings the instance heads see.
-        mask: (B, N) bool, True on real instances.
-        labels: (B,) long bag labels y.
-        weight, bias: (C, 2, D) and (C, 2), the stacked instance heads g_c.
-        k: k_sample. subtyping: add the out-of-class branches and divide by C.
-        criterion: "svm" or "ce".
-
-    Returns:
-        (B,) fp32 per-bag losses; 0 for bags with fewer than 2 real instances.
-    """
-    b, n_rows, n = scores.shape
-    n_classes = weight.shape[0]
-    n_real = mask.sum(dim=1)  # (B,)
-    batch = torch.arange(b, device=scores.device)
-
-    # In-class branch: top and bottom k_in of row y (SB: row 0), targets 1 and 0 under g_y.
-    k_in = n_real.div(2, rounding_mode="floor").clamp(max=k)  # (B,)
-    kk_in = min(k, n // 2)  # static width; selections beyond k_in of a bag are masked below
-    rows = labels if n_rows > 1 else torch.zeros_like(labels)
-    s_in = scores[batch, rows]  # (B, N)
-    idx = torch.cat([masked_topk(s_in, mask, kk_in), masked_topk(s_in, mask, kk_in, largest=False)], dim=1)
-    logits = torch.einsum("bkd,bod->bko", _gather_rows(h, idx), weight[labels]) + bias[labels].unsqueeze(1)
-    t_in = torch.cat([torch.ones(kk_in), torch.zeros(kk_in)]).to(device=h.device, dtype=torch.long)
-    per = _instance_criterion(criterion, logits, t_in.expand(b, -1))  # (B, 2·kk_in)
-    j = torch.arange(kk_in, device=h.device)
-    valid = (j < k_in.unsqueeze(1)).repeat(1, 2)
-    total = torch.where(valid, per, 0.0).sum(dim=1) / (2 * k_in).clamp(min=1)
-
-    if subtyping:
-        # Out-of-class branches: top k_out of row i (SB: row 0), target 0 under g_i, for every i ≠ y.
-        k_out = n_real.clamp(max=k)
-        kk_out = min(k, n)
-        s_out = scores.expand(b, n_classes, n) if n_rows == 1 else scores
-        idx = masked_topk(s_out, mask.unsqueeze(1), kk_out)  # (B, C, kk_out)
-        logits = torch.einsum("bckd,cod->bcko", _gather_rows(h, idx), weight) + bias[None, :, None, :]
-        per = _instance_criterion(
-            criterion, logits, torch.zeros(idx.shape, dtype=torch.long, device=h.device)
-        )
-        j = torch.arange(kk_out, device=h.device)
-        other = torch.arange(n_classes, device=h.device) != labels.unsqueeze(1)  # (B, C)
-        valid = (j < k_out[:, None, None]) & other.unsqueeze(-1)
-        total = (total + torch.where(valid, per, 0.0).sum(dim=(1, 2)) / k_out.clamp(min=1)) / n_classes
-
-    return torch.where(n_real >= 2, total, 0.0)
 
 
 class _AttentionNet(nn.Module):

@@ -151,21 +151,8 @@ def supcon_loss(
     row_label = labels[row_bag]
     row_valid = valid[row_bag]
 
-    logits = z @ z.T / tau  # (R, R)
-    # Stabiliser m_i over the valid columns; it cancels except inside the two 1e-6 terms (kept as coded).
-    m = logits.masked_fill(~row_valid.unsqueeze(0), float("-inf")).amax(dim=1, keepdim=True).detach()
-    u = logits - torch.where(torch.isfinite(m), m, torch.zeros_like(m))
-    contrast = row_valid.unsqueeze(0) & ~torch.eye(len(z), dtype=torch.bool, device=z.device)  # a ≠ i
-    # -inf before exp (not a 0 after it) keeps masked columns out of the gradient without inf·0 = NaN.
-    log_denominator = torch.log(torch.exp(u.masked_fill(~contrast, float("-inf"))).sum(dim=1) + 1e-6)  # (R,)
-    log_prob = u - log_denominator.unsqueeze(1)
-
-    positive = contrast & (row_label.unsqueeze(0) == row_label.unsqueeze(1))
-    anchor = row_valid
-    if positives == "gt_row":
-        is_gt = row_class == row_label
-        positive = positive & is_gt.unsqueeze(0)
-        anchor = anchor & is_gt
+    log_prob, contrast = _supcon_log_prob(z, row_valid, tau)
+    positive, anchor = _supcon_pairs(contrast, row_label, row_class, row_valid, positives)
     mean_log_prob = torch.where(positive, log_prob, torch.zeros_like(log_prob)).sum(dim=1) / (
         positive.sum(dim=1) + 1e-6
     )
@@ -174,3 +161,38 @@ def supcon_loss(
     if divide_by_batch:
         loss = loss / valid.sum().clamp_min(1)
     return loss
+
+
+def _supcon_log_prob(
+    z: torch.Tensor, row_valid: torch.Tensor, tau: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """log p_ia = u_ia − log(Σ_{a'≠i} exp(u_ia') + 1e-6) for rows z (R, D) (see `supcon_loss`).
+
+    Returns:
+        (R, R) fp32 log-probabilities and the (R, R) bool contrast mask (valid columns a ≠ i).
+    """
+    logits = z @ z.T / tau  # (R, R)
+    # Stabiliser m_i over the valid columns; it cancels except inside the two 1e-6 terms (kept as coded).
+    m = logits.masked_fill(~row_valid.unsqueeze(0), float("-inf")).amax(dim=1, keepdim=True).detach()
+    u = logits - torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    contrast = row_valid.unsqueeze(0) & ~torch.eye(len(z), dtype=torch.bool, device=z.device)  # a ≠ i
+    # -inf before exp (not a 0 after it) keeps masked columns out of the gradient without inf·0 = NaN.
+    log_denominator = torch.log(torch.exp(u.masked_fill(~contrast, float("-inf"))).sum(dim=1) + 1e-6)  # (R,)
+    return u - log_denominator.unsqueeze(1), contrast
+
+
+def _supcon_pairs(
+    contrast: torch.Tensor,
+    row_label: torch.Tensor,
+    row_class: torch.Tensor,
+    row_valid: torch.Tensor,
+    positives: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (R, R) bool positive pairs P(i) and the (R,) bool anchors for ``positives`` (see `supcon_loss`)."""
+    positive = contrast & (row_label.unsqueeze(0) == row_label.unsqueeze(1))
+    anchor = row_valid
+    if positives == "gt_row":
+        is_gt = row_class == row_label
+        positive = positive & is_gt.unsqueeze(0)
+        anchor = anchor & is_gt
+    return positive, anchor

@@ -26,12 +26,14 @@ import pandas as pd
 import torch
 
 from benchmark.core.config import CVConfig, DataConfig
+from benchmark.core.overrides import Overrides
 from benchmark.cv.files import fold_indices, get_or_create_splits
 from benchmark.data import load_dataset
 from benchmark.data.sim.datasets import PANDA_EMBEDDING, PandaSimParams, generate_simulated
 from benchmark.data.stats import feature_stats
 from benchmark.run.resolve import resolve_run_config
-from benchmark.run.train import fold_seed, train_fold
+from benchmark.run.setup import fold_seed
+from benchmark.run.train import train_fold
 
 
 def measure(
@@ -64,8 +66,7 @@ def measure(
                 data=DataConfig(name="panda-sim"),
                 cv=cv,
                 seed=0,
-                train_overrides=train,
-                model_overrides={},
+                overrides=Overrides(train=train),
             )
             for fold in folds:
                 outcome = train_fold(

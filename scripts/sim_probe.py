@@ -30,13 +30,15 @@ import numpy as np
 import torch
 
 from benchmark.core.config import CVConfig, DataConfig
+from benchmark.core.overrides import Overrides
 from benchmark.cv.files import fold_indices, get_or_create_splits
 from benchmark.data import load_dataset
 from benchmark.data.digits.datasets import load_digits_8x8
 from benchmark.data.sim.datasets import PANDA_EMBEDDING, PandaSimParams, generate_simulated
 from benchmark.data.stats import between_group_share, effective_rank
 from benchmark.run.resolve import resolve_run_config
-from benchmark.run.train import fold_seed, train_fold
+from benchmark.run.setup import fold_seed
+from benchmark.run.train import train_fold
 
 
 def _replace(defaults, pairs: list[str], option: str):
@@ -116,8 +118,7 @@ def main() -> None:
             data=DataConfig(name=args.dataset),
             cv=cv,
             seed=0,
-            train_overrides={"device": "cpu"},
-            model_overrides={},
+            overrides=Overrides(train={"device": "cpu"}),
         )
         aucs = []
         for fold in (int(f) for f in args.folds.split(",")):

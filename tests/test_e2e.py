@@ -132,6 +132,20 @@ def test_rerun_skips_finished_folds(finished_run):
     assert len([r for r in runs if r.data.tags.get("benchmark.role") == "fold"]) == 3
 
 
+def test_the_logged_config_file_replays_the_run(finished_run, tmp_path, monkeypatch, capsys):
+    """`benchmark run --config <the parent's config.json>` resolves to the same config hash: every fold is
+    skipped (from another working directory, too), and nothing new is written."""
+    client, runs = _runs(finished_run)
+    parent = next(r for r in runs if r.data.tags.get("benchmark.role") == "parent")
+    config = client.download_artifacts(parent.info.run_id, "config.json", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["run", "--config", config, "--no-compare"]) == 0
+    assert "abmil: skipped finished fold(s) [0, 1, 2]" in capsys.readouterr().out
+    _, after = _runs(finished_run)
+    assert len(after) == len(runs) and all(r.info.status == "FINISHED" for r in after)
+
+
 def test_sigkill_during_fold_2_then_resume(tmp_path):
     """Kill the process (SIGKILL) while fold 2 of 3 trains; the rerun redoes only fold 2."""
     cmd = [

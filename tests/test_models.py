@@ -41,7 +41,7 @@ def targets(b: int = 2) -> Targets:
 
 
 def test_every_model_module_registers_something():
-    owners = {e.obj.__module__ for e in MODELS}
+    owners = {spec.cls.__module__ for spec in MODELS}
     for module in model_modules():
         importlib.import_module(module)
         assert module in owners, f"{module} registers no model"
@@ -49,7 +49,7 @@ def test_every_model_module_registers_something():
 
 def test_unknown_model_lists_valid_names_and_suggests():
     with pytest.raises(UnknownNameError, match=r"valid names: .*abmil.*Did you mean 'abmil'"):
-        MODELS.entry("abmli")
+        MODELS.get("abmli")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -90,7 +90,7 @@ def test_padding_invariance(name):
     torch.testing.assert_close(batched, alone, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if MODELS.get(n).permutation_invariant])
+@pytest.mark.parametrize("name", [n for n in NAMES if MODELS.get(n).cls.permutation_invariant])
 def test_permutation_invariance(name):
     model = make(name).eval()
     x, mask = ragged(lengths=(6, 6))

@@ -1,16 +1,12 @@
-"""``benchmark data stats``: feature statistics of a dataset (rich table or JSON) and its PCA-spectrum figure."""
+"""The rich table of ``benchmark data stats`` (feature statistics of a dataset)."""
 
 from __future__ import annotations
 
-import argparse
-import json
-
-from rich.console import Console
 from rich.table import Table
 
 from benchmark.data.stats import FeatureStats
 
-__all__ = ["cmd_data_stats", "stats_table"]
+__all__ = ["stats_table"]
 
 
 def _pct(x: float | None) -> str:
@@ -55,24 +51,3 @@ def stats_table(name: str, s: FeatureStats) -> Table:
     for key, value in rows:
         table.add_row(key, value)
     return table
-
-
-def cmd_data_stats(args: argparse.Namespace, console: Console) -> int:
-    from benchmark.cli.commands import data_config
-    from benchmark.core.errors import ConfigError
-    from benchmark.data.stats import feature_stats, load_with_instance_labels
-
-    if args.max_instances < 2:
-        raise ConfigError(f"--max-instances must be ≥ 2, got {args.max_instances}.")
-    bags, labels = load_with_instance_labels(data_config(args))
-    stats = feature_stats(bags, instance_labels=labels, max_instances=args.max_instances, seed=args.seed)
-    if args.format == "json":
-        print(json.dumps({"dataset": args.dataset, **stats.to_dict()}, indent=1))
-    else:
-        console.print(stats_table(args.dataset, stats))
-    if args.plot:
-        from benchmark.data.stats_figure import spectrum_figure
-
-        path = spectrum_figure({args.dataset: stats}, args.plot)
-        (Console(stderr=True) if args.format == "json" else console).print(f"wrote {path}")
-    return 0

@@ -6,10 +6,14 @@ Exit codes: 0 ok, 2 user error (one line, plus the subcommand's usage), 1 unexpe
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+
+from rich.console import Console
+from rich.logging import RichHandler
 
 from benchmark import __version__
 from benchmark.cli.args import build_parser
@@ -20,34 +24,31 @@ __all__ = ["main"]
 log = logging.getLogger("benchmark")
 
 
-def _handlers() -> dict[str, Callable[[argparse.Namespace], int]]:
-    # Imported lazily so `benchmark --help` stays fast (torch/mlflow imports take seconds).
-    from benchmark.cli import commands as c
-    from benchmark.cli.data_stats import cmd_data_stats
-    from benchmark.cli.tune import cmd_tune
-    from benchmark.cli.validate import cmd_validate
+# command → (module, handler). Command modules are imported only when their command runs: they import torch,
+# mlflow and optuna (seconds), and `benchmark --help` must not pay for that.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("benchmark.cli.run", "cmd_run"),
+    "ablate": ("benchmark.cli.run", "cmd_ablate"),
+    "tune": ("benchmark.cli.tune", "cmd_tune"),
+    "compare": ("benchmark.cli.compare", "cmd_compare"),
+    "datasets": ("benchmark.cli.catalog", "cmd_datasets"),
+    "models": ("benchmark.cli.catalog", "cmd_models"),
+    "splits make": ("benchmark.cli.data", "cmd_splits_make"),
+    "splits show": ("benchmark.cli.data", "cmd_splits_show"),
+    "data check": ("benchmark.cli.data", "cmd_data_check"),
+    "data pack": ("benchmark.cli.data", "cmd_data_pack"),
+    "data stats": ("benchmark.cli.data", "cmd_data_stats"),
+    "perf": ("benchmark.cli.perf", "cmd_perf"),
+    "validate": ("benchmark.cli.validate", "cmd_validate"),
+}
 
-    return {
-        "run": c.cmd_run,
-        "tune": cmd_tune,
-        "ablate": c.cmd_ablate,
-        "compare": c.cmd_compare,
-        "datasets": c.cmd_datasets,
-        "models": c.cmd_models,
-        "splits make": c.cmd_splits_make,
-        "splits show": c.cmd_splits_show,
-        "data check": c.cmd_data_check,
-        "data pack": c.cmd_data_pack,
-        "data stats": lambda args: cmd_data_stats(args, c.console),
-        "perf": c.cmd_perf,
-        "validate": cmd_validate,
-    }
+
+def _handler(key: str) -> Callable[[argparse.Namespace], int]:
+    module, name = COMMANDS[key]
+    return getattr(importlib.import_module(module), name)
 
 
 def _setup_logging(verbose: bool) -> None:
-    from rich.console import Console
-    from rich.logging import RichHandler
-
     # Logs go to stderr so that stdout carries only the command's output (`--format json | jq` works).
     handler = RichHandler(
         console=Console(stderr=True), show_path=False, show_time=False, markup=False, rich_tracebacks=False
@@ -71,13 +72,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     key = args.command if getattr(args, "action", None) is None else f"{args.command} {args.action}"
-    if key not in _handlers():
+    if key not in COMMANDS:
         subparsers[args.command].print_help()
         return 2
     _setup_logging(args.verbose)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
-        return _handlers()[key](args)
+        return _handler(key)(args)
     except BenchmarkError as exc:
         print(f"error: {exc}", file=sys.stderr)
         print(f"(see `benchmark {key} --help`)", file=sys.stderr)

@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from benchmark.run.outcome import FoldOutcome
 from benchmark.run.runner import RunObserver
-from benchmark.run.train import FoldOutcome
 
 __all__ = ["RichObserver"]
 

@@ -1,13 +1,27 @@
-"""rich renderings of `data check` reports and `perf` results."""
+"""The CLI's console and its rich renderings of `data check` reports and `perf` results."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["render_check", "render_perf"]
+__all__ = ["console", "emit", "render_check", "render_perf"]
+
+console = Console()
+if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
+    console = Console(width=160)
+
+
+def emit(text: str, output: str | None) -> None:
+    """Print ``text`` to stdout, or write it to ``output`` and say so."""
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        console.print(f"wrote {output}")
+    else:
+        print(text)
 
 
 def render_check(console: Console, report) -> None:

@@ -3,43 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 
 from rich.table import Table
 
-from benchmark.cli.commands import console
-from benchmark.core.errors import BenchmarkError
+from benchmark import api
+from benchmark.cli.progress import RichObserver
+from benchmark.cli.render import console
+from benchmark.cli.requests import validation_request
 
 __all__ = ["cmd_validate"]
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from benchmark.cli.progress import RichObserver
-    from benchmark.reproduce.runner import protocol_for, run_validation
-
-    if args.threads is not None:
-        if args.threads < 1:
-            raise BenchmarkError(f"--threads must be ≥ 1, got {args.threads}.")
-        import torch
-
-        torch.set_num_threads(args.threads)
-    names = lambda text: [x.strip() for x in text.split(",") if x.strip()]  # noqa: E731
-    command_line = "benchmark " + shlex.join(getattr(args, "argv", None) or ["validate"])
+    request = validation_request(args)
     with RichObserver(console) as observer:
-        report = run_validation(
-            names(args.datasets),
-            names(args.models),
-            tracking_uri=args.tracking_uri,
-            output_md=args.output,
-            protocol=protocol_for(quick=args.quick, repeats=args.repeats),
-            folds=args.fold,
-            context_folds=args.context_folds,
-            splits_root=args.splits_dir,
-            command_line=command_line,
-            note=args.note,
-            report_only=args.report_only,
-            observer=None if args.report_only else observer,
-        )
+        report = api.reproduce(request, observer)
     table = Table(title=f"validation ({report.protocol.name} protocol)")
     for column in ("dataset", "model", "folds", "accuracy", "AUC", "band", "verdict"):
         table.add_column(column)

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from benchmark.compare.table import ComparisonTable
 from benchmark.core.errors import BenchmarkError, ConfigError
-
-if TYPE_CHECKING:
-    from benchmark.compare.comparison import Comparison
 
 __all__ = ["plot_comparison"]
 
 _PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
 
-def plot_comparison(cmp: Comparison, path: str | Path) -> Path:
+def plot_comparison(cmp: ComparisonTable, path: str | Path) -> Path:
     """Grouped bars (metric × method) of the fold means with ±1 std error bars; see `compare.plot_comparison`."""
     path = Path(path)
     if path.suffix.lower() not in _PLOT_SUFFIXES:

@@ -1,4 +1,4 @@
-"""Text renderers for `benchmark.compare.comparison.Comparison`: JSON, Markdown, LaTeX, CSV and rich (the figure: `_compare_plot`).
+"""Text renderers of a `ComparisonTable`: JSON, Markdown, LaTeX, CSV, rich (figure: `benchmark.compare.plot`).
 
 Text formats show ``mean ± std`` with 3 decimals, the best method per metric in bold and NaN as "–"
 (``--`` in LaTeX, which typesets as the same en dash); JSON writes NaN as null.
@@ -9,16 +9,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 from rich.table import Table
 from rich.text import Text
 
 from benchmark.compare.runs import short
-
-if TYPE_CHECKING:
-    from benchmark.compare.comparison import Comparison
+from benchmark.compare.table import ComparisonTable
 
 
 def _anchor(cmp) -> str:
@@ -52,17 +50,19 @@ def _p(p: float, dash: str = DASH) -> str:
     return "<0.001" if p < 1e-3 else f"{p:.3g}"
 
 
-def _steps(cmp: Comparison, method: str) -> str:
+def _steps(cmp: ComparisonTable, method: str) -> str:
     """Mean optimiser steps per fold, rounded; "–" for runs that did not log them."""
     value = cmp.steps.get(method, math.nan)
     return f"{value:.0f}" if math.isfinite(value) else DASH
 
 
-def _n_folds(cmp: Comparison) -> dict[str, int]:
+def _n_folds(cmp: ComparisonTable) -> dict[str, int]:
     return cmp.folds.groupby("method")["fold"].nunique().to_dict()
 
 
-def _rows(cmp: Comparison, summary: pd.DataFrame, columns: list[str], col: str) -> list[tuple[str, list]]:
+def _rows(
+    cmp: ComparisonTable, summary: pd.DataFrame, columns: list[str], col: str
+) -> list[tuple[str, list]]:
     """Per method: ``[(mean, std, best) per column]`` from a tidy summary, NaN where missing."""
     out = []
     for m in cmp.methods:
@@ -77,12 +77,12 @@ def _rows(cmp: Comparison, summary: pd.DataFrame, columns: list[str], col: str) 
     return out
 
 
-def _primary_p(cmp: Comparison) -> dict[str, float]:
+def _primary_p(cmp: ComparisonTable) -> dict[str, float]:
     sub = cmp.table[cmp.table["metric"] == cmp.primary]
     return dict(zip(sub["method"], sub["p_value"], strict=True))
 
 
-def _caption(cmp: Comparison) -> str:
+def _caption(cmp: ComparisonTable) -> str:
     split = short(cmp.split_digest) if cmp.split_digest else "untagged"
     return (
         f"{cmp.experiment}, level {cmp.level}, split {split}: mean ± std over folds, best in bold; "
@@ -90,7 +90,7 @@ def _caption(cmp: Comparison) -> str:
     )
 
 
-def _per_class_blocks(cmp: Comparison) -> list[tuple[str, list[str], pd.DataFrame]]:
+def _per_class_blocks(cmp: ComparisonTable) -> list[tuple[str, list[str], pd.DataFrame]]:
     """``(metric, classes, rows-of-that-metric)`` for each per-class metric."""
     if cmp.per_class is None:
         return []
@@ -101,7 +101,7 @@ def _per_class_blocks(cmp: Comparison) -> list[tuple[str, list[str], pd.DataFram
     return blocks
 
 
-def to_json(cmp: Comparison) -> str:
+def to_json(cmp: ComparisonTable) -> str:
     """Schema: ``{experiment, level, split_digest, primary, metrics, methods: {method: {n_folds, optimizer_steps
     (mean per fold), config_hash,
     folds, metrics: {metric: {mean, std, n, p_value, values}}, p_value_vs_best}}, best: {metric: method},
@@ -166,7 +166,7 @@ def _md_table(header: list[str], rows: list[list[str]], align: list[str]) -> str
     return "\n".join(lines)
 
 
-def to_markdown(cmp: Comparison) -> str:
+def to_markdown(cmp: ComparisonTable) -> str:
     """Overall table (methods × metrics), then one methods × classes table per per-class metric."""
     bold = lambda s, b: f"**{s}**" if b and s != DASH else s  # noqa: E731
     n_folds, p = _n_folds(cmp), _primary_p(cmp)
@@ -228,7 +228,7 @@ def _tex_tabular(header: list[str], rows: list[list[str]], spec: str) -> list[st
     ]
 
 
-def to_latex(cmp: Comparison) -> str:
+def to_latex(cmp: ComparisonTable) -> str:
     """booktabs tabulars (needs ``\\usepackage{booktabs}``); best cells wrapped in ``\\textbf{}``."""
 
     def cell(mu: float, sd: float, b: bool) -> str:
@@ -256,7 +256,7 @@ def to_latex(cmp: Comparison) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_csv(cmp: Comparison) -> str:
+def to_csv(cmp: ComparisonTable) -> str:
     """Tidy rows; with per-class results a ``class`` column is added (empty for overall rows)."""
     df = cmp.table
     if cmp.per_class is not None:
@@ -265,7 +265,7 @@ def to_csv(cmp: Comparison) -> str:
     return df.to_csv(index=False, na_rep="", lineterminator="\n")
 
 
-def to_rich_table(cmp: Comparison) -> Table:
+def to_rich_table(cmp: ComparisonTable) -> Table:
     """Overall table for the terminal (per-class tables are left to the text formats)."""
     n_folds, p = _n_folds(cmp), _primary_p(cmp)
     configs = cmp.table.groupby("method")["config_hash"].first()

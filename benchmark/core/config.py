@@ -8,8 +8,6 @@ unknown keys are errors. Tracking options live outside the hash: they say where 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,9 +22,8 @@ __all__ = [
     "DataConfig",
     "LossTerm",
     "RunConfig",
+    "TrackingConfig",
     "TrainConfig",
-    "config_hash",
-    "flatten",
 ]
 
 SCHEDULES = ("constant", "linear", "quadratic")
@@ -174,6 +171,9 @@ class CVConfig:
         seed: split seed (kept separate from the training seed so methods share folds).
         repeats: repeated k-fold (e.g. 10-fold × 5 as in Ilse et al. 2018); fold columns are numbered
             repeat · n_folds + fold. Only for kfold.
+        splits_dir: where split files are generated and reused (not hashed: the split digest identifies
+            the folds).
+        splits_file: an explicit split CSV instead of the generated one (not hashed, as above).
     """
 
     protocol: str = "kfold"
@@ -182,6 +182,8 @@ class CVConfig:
     test_fraction: float = 0.1
     seed: int = 0
     repeats: int = 1
+    splits_dir: str = "splits"
+    splits_file: str | None = None
 
     @property
     def total_folds(self) -> int:
@@ -224,8 +226,25 @@ class LossTerm:
 
 
 @dataclass(frozen=True)
+class TrackingConfig:
+    """Where results go (not hashed: they say where a result is recorded, not what it is).
+
+    Attributes:
+        uri: MLflow tracking URI (default: $MLFLOW_TRACKING_URI or ``sqlite:///mlflow.db``).
+        experiment: MLflow experiment (default: the dataset name).
+    """
+
+    uri: str | None = None
+    experiment: str | None = None
+
+
+@dataclass(frozen=True)
 class RunConfig:
-    """Everything that determines a result. Frozen; validated on construction."""
+    """Everything that determines a result, plus where it is recorded (``tracking``, not hashed).
+
+    Frozen; validated on construction. ``to_dict`` is what every run logs as ``config.json`` and what
+    ``benchmark run --config`` reads back.
+    """
 
     model: str
     model_params: Mapping[str, Any] = field(default_factory=dict)
@@ -234,6 +253,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     cv: CVConfig = field(default_factory=CVConfig)
     seed: int = 0
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model_params", types.MappingProxyType(dict(self.model_params)))
@@ -250,40 +270,5 @@ class RunConfig:
             "train": dataclasses.asdict(self.train),
             "cv": dataclasses.asdict(self.cv),
             "seed": self.seed,
+            "tracking": dataclasses.asdict(self.tracking),
         }
-
-
-# Fields that say where/how a run executes, not what it computes: excluded from the hash so that a
-# rerun on another machine or with another cache location resumes the same MLflow run.
-_HASH_EXCLUDED = {
-    "data.data_dir",
-    "data.cache_dir",
-    "data.preload_max_gb",
-    "train.device",
-    "data.labels",
-    "data.features",
-    "data.hierarchy",
-    "train.eval_batch_size",
-    "train.preset",
-}  # a label: the budget fields it resolves to are hashed
-
-
-def flatten(config: RunConfig) -> dict[str, str]:
-    """Dotted string params for MLflow, e.g. ``train.lr``, ``model.dropout``, ``loss.fine_ce.weight``."""
-    d = config.to_dict()
-    out: dict[str, str] = {"model.name": d["model"], "seed": str(d["seed"])}
-    for k, v in sorted(d["model_params"].items()):
-        out[f"model.{k}"] = json.dumps(v) if isinstance(v, list | dict | tuple) else str(v)
-    for term in d["loss"]:
-        for k in ("weight", "schedule", "complement"):
-            out[f"loss.{term['name']}.{k}"] = str(term[k])
-    for section in ("data", "train", "cv"):
-        for k, v in d[section].items():
-            out[f"{section}.{k}"] = str(v)
-    return out
-
-
-def config_hash(config: RunConfig) -> str:
-    """sha256 (first 16 hex chars) of the canonical JSON of the result-determining fields."""
-    flat = {k: v for k, v in flatten(config).items() if k not in _HASH_EXCLUDED}
-    return hashlib.sha256(json.dumps(flat, sort_keys=True).encode()).hexdigest()[:16]

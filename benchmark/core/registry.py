@@ -1,33 +1,24 @@
-"""A small name → object registry, used once for models and once for datasets.
+"""A small typed name → object registry: one for models (`ModelSpec`), datasets (`DatasetSpec`) and search
+spaces.
 
-Duplicates raise; unknown names raise with the valid names and the closest match.
+Duplicates raise; unknown names raise with the valid names and the closest match (case-insensitive).
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from collections.abc import Iterator
+from typing import Generic, TypeVar
 
 from benchmark.core.errors import UnknownNameError
 
-__all__ = ["Registry", "RegistryEntry"]
+__all__ = ["Registry"]
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class RegistryEntry(Generic[T]):
-    """One registered object plus free-form metadata (e.g. its config class)."""
-
-    name: str
-    obj: T
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
 class Registry(Generic[T]):
-    """Name → object map with decorator registration.
+    """Name → typed object map.
 
     Args:
         kind: what is registered ("model", "dataset"); used in error messages.
@@ -37,44 +28,40 @@ class Registry(Generic[T]):
     def __init__(self, kind: str, option: str) -> None:
         self.kind = kind
         self.option = option
-        self._entries: dict[str, RegistryEntry[T]] = {}
+        self._items: dict[str, T] = {}
 
-    def register(self, name: str, **meta: Any) -> Callable[[T], T]:
-        """Decorator: ``@REGISTRY.register("abmil", config=ABMILConfig)``."""
+    def add(self, name: str, obj: T) -> T:
+        """Register ``obj`` under ``name`` (lowercase, hyphenated); a second registration raises."""
         if name != name.lower() or " " in name or "_" in name:
             raise ValueError(f"{self.kind} name {name!r} must be lowercase and hyphenated")
+        if name in self._items:
+            raise ValueError(f"{self.kind} {name!r} is registered twice")
+        self._items[name] = obj
+        return obj
 
-        def decorator(obj: T) -> T:
-            if name in self._entries:
-                raise ValueError(f"{self.kind} {name!r} is registered twice")
-            self._entries[name] = RegistryEntry(name, obj, dict(meta))
-            return obj
-
-        return decorator
-
-    def entry(self, name: str) -> RegistryEntry[T]:
+    def get(self, name: str) -> T:
         """Look up a name; unknown names raise `UnknownNameError` listing the valid ones."""
         try:
-            return self._entries[name]
+            return self._items[name]
         except KeyError:
-            valid = ", ".join(sorted(self._entries))
-            close = difflib.get_close_matches(name, self._entries, n=1)
+            valid = ", ".join(sorted(self._items))
+            lowered = {n.lower(): n for n in self._items}
+            close = [lowered[name.lower()]] if name.lower() in lowered else []
+            close = close or difflib.get_close_matches(name.lower(), self._items, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise UnknownNameError(
                 f"unknown {self.kind} {name!r} for {self.option}; valid names: {valid}.{hint}"
             ) from None
 
-    def get(self, name: str) -> T:
-        return self.entry(name).obj
-
     def names(self) -> list[str]:
-        return sorted(self._entries)
+        return sorted(self._items)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self._items
 
-    def __iter__(self) -> Iterator[RegistryEntry[T]]:
-        return iter(self._entries[n] for n in self.names())
+    def __iter__(self) -> Iterator[T]:
+        """The registered objects, sorted by name."""
+        return iter(self._items[n] for n in self.names())
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._items)

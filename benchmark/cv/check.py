@@ -1,4 +1,4 @@
-"""Split-file validation behind `benchmark.cv.files.validate_splits` (private; import from `benchmark.cv.files`).
+"""Split-file validation: `validate_splits` checks a split table against the dataset's label table.
 
 Every rule raises `SplitError` with one line naming the file, the fold, an example slide or case,
 the rule and the fix. Checks run cheapest-first and per fold, so a leaked case is reported as a
@@ -58,7 +58,22 @@ def validate_splits(
     dataset: str | None = None,
     repeats: int | None = None,
 ) -> None:
-    """See `benchmark.cv.files.validate_splits` (the public, documented entry point)."""
+    """Check a split table against the label table; raise on the first broken rule.
+
+    Args:
+        splits: split table (``slide_id``, ``case_id``, ``fold_*``), any row order.
+        table: label table (``slide_id``, ``case_id``, ``fine_label``[, ``fine_name``]).
+        protocol: "kfold" (also requires every slide tested exactly once per repeat) or "mc".
+        source: file name used in messages.
+        dataset: dataset name used in the suggested fix command.
+        repeats: kfold repeats R (fold columns r · k + f); None infers R from the file (the most common
+            number of times a slide is tested, when it splits the columns into equal blocks of ≥ 2).
+
+    Raises:
+        SplitError: missing/extra/duplicate slides, a case id differing from the table, unknown roles,
+            a case in two roles in one fold, an empty val or test part, a fine class without training
+            slides in some fold, or (kfold) a slide tested more than once or never within a repeat.
+    """
     if protocol not in ("kfold", "mc"):
         raise SplitError(f"split protocol must be 'kfold' or 'mc', got {protocol!r}.")
     if repeats is not None and repeats < 1:
@@ -71,6 +86,23 @@ def validate_splits(
             )
     folds = fold_columns(splits, source=source)
     norm = normalise_table(table)
+    pos = _align_slides(splits, norm, source, fix)
+    case = norm["case_id"].to_numpy(dtype=object)
+    _check_case_ids(splits["case_id"].astype(str).to_numpy(dtype=object)[pos], case, norm, source, fix)
+    y = norm["fine_label"].to_numpy()
+    limit = _limit_text(norm, protocol)
+    names = _class_names(table)
+    tested = np.zeros((len(norm), len(folds)), dtype=bool)  # (S, F) slide i is test in fold column j
+    for j, fold in enumerate(folds):
+        roles = splits[fold].to_numpy(dtype=object)[pos]  # aligned to table order
+        _check_fold(roles, case, y, norm, fold, source, fix, limit, names)
+        tested[:, j] = roles == "test"
+    if protocol == "kfold":
+        _check_tested_once(tested, folds, norm, source, fix, repeats)
+
+
+def _align_slides(splits: pd.DataFrame, norm: pd.DataFrame, source: str, fix: str) -> np.ndarray:
+    """(S,) row of each table slide in the split file; raise on duplicate, missing or extra slides."""
     s_ids = splits["slide_id"].astype(str).to_numpy(dtype=object)
     dup = pd.Series(s_ids).duplicated().to_numpy()
     if dup.any():
@@ -90,8 +122,13 @@ def validate_splits(
             f"split file {source}: slide {extra[0]} is not in the dataset{_more(len(extra))}; "
             f"the file belongs to other data; {fix}."
         )
-    case = norm["case_id"].to_numpy(dtype=object)
-    file_case = splits["case_id"].astype(str).to_numpy(dtype=object)[pos]
+    return pos
+
+
+def _check_case_ids(
+    file_case: np.ndarray, case: np.ndarray, norm: pd.DataFrame, source: str, fix: str
+) -> None:
+    """Raise if the file gives a slide another case than the table (both (S,), table order)."""
     bad = file_case != case
     if bad.any():
         i = int(np.argmax(bad))
@@ -99,33 +136,38 @@ def validate_splits(
             f"split file {source}: slide {norm['slide_id'].iloc[i]} belongs to case {case[i]} in the dataset but to "
             f"case {file_case[i]} in the file{_more(int(bad.sum()))}; {fix}."
         )
-    y = norm["fine_label"].to_numpy()
-    limit = _limit_text(norm, protocol)
-    names = _class_names(table)
-    tested = np.zeros((len(norm), len(folds)), dtype=bool)  # (S, F) slide i is test in fold column j
-    for j, fold in enumerate(folds):
-        roles = splits[fold].to_numpy(dtype=object)[pos]  # aligned to table order
-        unknown = ~np.isin(roles, ROLES)
-        if unknown.any():
-            i = int(np.argmax(unknown))
-            raise SplitError(
-                f"split file {source}: {fold} has role {roles[i]!r} for slide {norm['slide_id'].iloc[i]}"
-                f"{_more(int(unknown.sum()))}; roles must be train, val or test; {fix}."
-            )
-        _check_cases(roles, case, fold, source, fix)
-        for role in ("val", "test"):
-            if not (roles == role).any():
-                raise SplitError(f"split file {source}: {fold} has an empty {role} part; {fix}.")
-        missing_cls = np.setdiff1d(np.unique(y), np.unique(y[roles == "train"]))
-        if missing_cls.size:
-            c = int(missing_cls[0])
-            raise SplitError(
-                f"split file {source}: fine class {c}{names.get(c, '')} has no training slide in {fold}; "
-                f"every class must be in every training part, {limit}; {fix}."
-            )
-        tested[:, j] = roles == "test"
-    if protocol == "kfold":
-        _check_tested_once(tested, folds, norm, source, fix, repeats)
+
+
+def _check_fold(
+    roles: np.ndarray,
+    case: np.ndarray,
+    y: np.ndarray,
+    norm: pd.DataFrame,
+    fold: str,
+    source: str,
+    fix: str,
+    limit: str,
+    names: dict[int, str],
+) -> None:
+    """One fold column's rules; ``roles``, ``case`` and ``y`` are (S,) in table order."""
+    unknown = ~np.isin(roles, ROLES)
+    if unknown.any():
+        i = int(np.argmax(unknown))
+        raise SplitError(
+            f"split file {source}: {fold} has role {roles[i]!r} for slide {norm['slide_id'].iloc[i]}"
+            f"{_more(int(unknown.sum()))}; roles must be train, val or test; {fix}."
+        )
+    _check_cases(roles, case, fold, source, fix)
+    for role in ("val", "test"):
+        if not (roles == role).any():
+            raise SplitError(f"split file {source}: {fold} has an empty {role} part; {fix}.")
+    missing_cls = np.setdiff1d(np.unique(y), np.unique(y[roles == "train"]))
+    if missing_cls.size:
+        c = int(missing_cls[0])
+        raise SplitError(
+            f"split file {source}: fine class {c}{names.get(c, '')} has no training slide in {fold}; "
+            f"every class must be in every training part, {limit}; {fix}."
+        )
 
 
 def _infer_repeats(tested: np.ndarray) -> int:

@@ -1,19 +1,9 @@
-"""Identical, hashed folds for every method: make, validate, save, load and index split files.
+"""Split files: the canonical CSV, its sha256 digest, atomic save, strict load and reuse per (dataset, cv).
 
 A split file is a CSV ``slide_id, case_id, fold_0 … fold_{k-1}`` whose fold columns hold
-``train``/``val``/``test``. One file per (dataset, protocol, k, repeats, seed) is generated once, saved
-with its sha256 digest and reused by every method, so all methods see exactly the same folds.
-
-Protocols (``CVConfig.protocol``):
-
-- ``kfold`` (default): stratified (fine label), case-grouped k-fold with scikit-learn
-  ``StratifiedGroupKFold`` semantics; validation is carved (stratified, grouped) from each fold's
-  training part. Every slide is tested exactly once. With ``cv.repeats`` = R > 1 (repeated k-fold,
-  e.g. 10-fold × 5 as in Ilse et al. 2018) the file holds R independent partitions, fold column
-  ``r · k + f`` being fold f of repeat r, and every slide is tested exactly once per repeat.
-- ``mc``: the HMIL paper's 10 Monte-Carlo class-stratified 80/10/10 splits (CLAM
-  ``create_splits_seq.py`` style), here case-grouped. Test sets overlap across repetitions; compare
-  methods with the Nadeau–Bengio corrected t-test, not a plain paired test.
+``train``/``val``/``test``. One file per (dataset, protocol, k, repeats, seed) is generated once
+(`benchmark.cv.make`), saved with its sha256 digest and reused by every method, so all methods see exactly
+the same folds.
 
 Canonical bytes (what the digest hashes): UTF-8, columns ``slide_id, case_id, fold_0..fold_{k-1}``
 in that order, a header row, rows in the stored order, ``\\n`` line ends, minimal quoting (Python
@@ -36,10 +26,9 @@ import pandas as pd
 
 from benchmark.core.config import CVConfig
 from benchmark.core.errors import SplitError
-from benchmark.cv.check import fold_columns
-from benchmark.cv.check import validate_splits as _validate
-from benchmark.cv.make import ROLES, normalise_table
-from benchmark.cv.make import make_splits as _make
+from benchmark.cv.check import fold_columns, validate_splits
+from benchmark.cv.folds import describe_splits, fold_indices  # re-exported: callers import them from here
+from benchmark.cv.make import ROLES, make_splits
 
 __all__ = [
     "ROLES",
@@ -57,61 +46,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-def make_splits(table: pd.DataFrame, cv: CVConfig) -> pd.DataFrame:
-    """Generate case-grouped, class-stratified splits for a label table.
-
-    Args:
-        table: (S rows) with ``slide_id``, ``case_id`` (empty → the slide is its own case),
-            ``fine_label`` (int) and optionally ``site`` (currently not used for splitting).
-        cv: protocol, number of folds (kfold) or repetitions (mc), repeats (kfold), fractions and seed.
-
-    Returns:
-        DataFrame (S rows, input order) with ``slide_id``, ``case_id``, ``fold_0..fold_{n-1}`` holding
-        "train"/"val"/"test", n = ``cv.total_folds`` (k · repeats for kfold). Deterministic for a given
-        (table, cv); repeat 0 of a repeated k-fold equals the single k-fold with the same seed.
-
-    Raises:
-        SplitError: kfold with ``n_folds`` above the smallest class's number of distinct cases, or a
-            dataset too small to give every fold a non-empty val and test part.
-        DataError: the table lacks columns or has duplicate slide ids / non-integer labels.
-
-    Notes:
-        kfold validation uses ``StratifiedGroupKFold(n_splits=round(1 / val_fraction))`` on the
-        training part and takes its first split, so the val share is ≈ ``1 / round(1 / val_fraction)``
-        of the training part. A rare class whose only training case would land in val is moved back
-        to train (whole case).
-    """
-    return _make(table, cv)
-
-
-def validate_splits(
-    splits: pd.DataFrame,
-    table: pd.DataFrame,
-    protocol: str,
-    *,
-    source: str = "<splits>",
-    dataset: str | None = None,
-    repeats: int | None = None,
-) -> None:
-    """Check a split table against the label table; raise on the first broken rule.
-
-    Args:
-        splits: split table (``slide_id``, ``case_id``, ``fold_*``), any row order.
-        table: label table (``slide_id``, ``case_id``, ``fine_label``[, ``fine_name``]).
-        protocol: "kfold" (also requires every slide tested exactly once per repeat) or "mc".
-        source: file name used in messages.
-        dataset: dataset name used in the suggested fix command.
-        repeats: kfold repeats R (fold columns r · k + f); None infers R from the file (the most common
-            number of times a slide is tested, when it splits the columns into equal blocks of ≥ 2).
-
-    Raises:
-        SplitError: missing/extra/duplicate slides, a case id differing from the table, unknown roles,
-            a case in two roles in one fold, an empty val or test part, a fine class without training
-            slides in some fold, or (kfold) a slide tested more than once or never within a repeat.
-    """
-    _validate(splits, table, protocol, source=source, dataset=dataset, repeats=repeats)
 
 
 def canonical_bytes(splits: pd.DataFrame) -> bytes:
@@ -260,21 +194,7 @@ def get_or_create_splits(
     """
     path = Path(path) if path is not None else default_split_path(root, dataset_name, cv)
     if path.exists() and not overwrite:
-        splits = load_splits(path)
-        n = len(fold_columns(splits, source=str(path)))
-        if n != cv.total_folds:
-            want = (
-                f"cv.n_folds={cv.n_folds}"
-                if cv.repeats == 1
-                else f"cv.n_folds × cv.repeats = {cv.n_folds} × {cv.repeats} = {cv.total_folds}"
-            )
-            raise SplitError(
-                f"split file {path} has {n} folds but {want}; pass --folds {n} to use it, "
-                "or delete it / pass --new-splits to regenerate."
-            )
-        validate_splits(
-            splits, table, cv.protocol, source=str(path), dataset=dataset_name, repeats=cv.repeats
-        )
+        splits = _load_checked(path, dataset_name, table, cv)
         digest = split_digest(path)
         log.info("reusing splits %s (sha256 %s)", path, digest[:12])
         return splits, path, digest
@@ -295,59 +215,19 @@ def get_or_create_splits(
     return splits, path, digest
 
 
-def fold_indices(splits: pd.DataFrame, table: pd.DataFrame, fold: int) -> dict[str, np.ndarray]:
-    """Integer positions into ``table`` of each role in one fold, matched by slide id.
-
-    Returns:
-        ``{"train": (n_train,), "val": (n_val,), "test": (n_test,)}`` int64 arrays, ascending.
-
-    Raises:
-        SplitError: ``fold`` out of range, or a split slide missing from the table.
-    """
-    folds = fold_columns(splits)
-    if not 0 <= fold < len(folds):
-        raise SplitError(
-            f"fold {fold} is out of range; the split table has {len(folds)} folds (0..{len(folds) - 1})."
+def _load_checked(path: Path, dataset_name: str, table: pd.DataFrame, cv: CVConfig) -> pd.DataFrame:
+    """An existing split file, loaded and checked against ``cv``'s fold count and the label table."""
+    splits = load_splits(path)
+    n = len(fold_columns(splits, source=str(path)))
+    if n != cv.total_folds:
+        want = (
+            f"cv.n_folds={cv.n_folds}"
+            if cv.repeats == 1
+            else f"cv.n_folds × cv.repeats = {cv.n_folds} × {cv.repeats} = {cv.total_folds}"
         )
-    table_ids = pd.Index(table["slide_id"].astype(str).to_numpy(dtype=object))
-    pos = table_ids.get_indexer(splits["slide_id"].astype(str).to_numpy(dtype=object))
-    if (pos < 0).any():
-        sid = splits["slide_id"].to_numpy()[pos < 0][0]
-        raise SplitError(f"split slide {sid} is not in the dataset; the split file belongs to other data.")
-    roles = splits[folds[fold]].to_numpy(dtype=object)
-    return {role: np.sort(pos[roles == role]).astype(np.int64) for role in ROLES}
-
-
-def describe_splits(
-    splits: pd.DataFrame, table: pd.DataFrame, *, class_names: list[str] | None = None
-) -> pd.DataFrame:
-    """Per fold and role: slide and case counts and slides per fine class (``benchmark splits show``).
-
-    Args:
-        splits: split table.
-        table: label table (``slide_id``, ``case_id``, ``fine_label``).
-        class_names: column names for fine classes 0..C-1 (default: the class index as str).
-
-    Returns:
-        One row per (fold, role) with columns ``fold``, ``role``, ``slides``, ``cases`` and one count
-        column per fine class present in the table.
-    """
-    norm = normalise_table(table)
-    classes = np.unique(norm["fine_label"].to_numpy())
-    names = [class_names[c] if class_names is not None else str(c) for c in classes]
-    rows = []
-    for k in range(len(fold_columns(splits))):
-        idx = fold_indices(splits, norm, k)
-        for role in ROLES:
-            part = norm.iloc[idx[role]]
-            per_class = part["fine_label"].value_counts()
-            rows.append(
-                {
-                    "fold": k,
-                    "role": role,
-                    "slides": len(part),
-                    "cases": part["case_id"].nunique(),
-                    **{n: int(per_class.get(c, 0)) for c, n in zip(classes, names, strict=True)},
-                }
-            )
-    return pd.DataFrame(rows)
+        raise SplitError(
+            f"split file {path} has {n} folds but {want}; pass --folds {n} to use it, "
+            "or delete it / pass --new-splits to regenerate."
+        )
+    validate_splits(splits, table, cv.protocol, source=str(path), dataset=dataset_name, repeats=cv.repeats)
+    return splits

@@ -1,4 +1,4 @@
-"""Fold generation behind `benchmark.cv.files.make_splits` (private; import from `benchmark.cv.files`).
+"""Fold generation: `make_splits` draws the split table of a label table.
 
 Two protocols, both case-grouped (all slides of a case share one role in a fold) and class-stratified:
 
@@ -82,18 +82,33 @@ def class_case_counts(norm: pd.DataFrame) -> pd.Series:
 
 
 def make_splits(table: pd.DataFrame, cv: CVConfig) -> pd.DataFrame:
-    """See `benchmark.cv.files.make_splits` (the public, documented entry point)."""
+    """Generate case-grouped, class-stratified splits for a label table.
+
+    Args:
+        table: (S rows) with ``slide_id``, ``case_id`` (empty → the slide is its own case),
+            ``fine_label`` (int) and optionally ``site`` (currently not used for splitting).
+        cv: protocol, number of folds (kfold) or repetitions (mc), repeats (kfold), fractions and seed.
+
+    Returns:
+        DataFrame (S rows, input order) with ``slide_id``, ``case_id``, ``fold_0..fold_{n-1}`` holding
+        "train"/"val"/"test", n = ``cv.total_folds`` (k · repeats for kfold). Deterministic for a given
+        (table, cv); repeat 0 of a repeated k-fold equals the single k-fold with the same seed.
+
+    Raises:
+        SplitError: kfold with ``n_folds`` above the smallest class's number of distinct cases, or a
+            dataset too small to give every fold a non-empty val and test part.
+        DataError: the table lacks columns or has duplicate slide ids / non-integer labels.
+
+    Notes:
+        kfold validation uses ``StratifiedGroupKFold(n_splits=round(1 / val_fraction))`` on the
+        training part and takes its first split, so the val share is ≈ ``1 / round(1 / val_fraction)``
+        of the training part. A rare class whose only training case would land in val is moved back
+        to train (whole case).
+    """
     if cv.seed < 0:
         raise ConfigError(f"cv.seed must be ≥ 0 (it seeds numpy and scikit-learn), got {cv.seed}.")
     norm = normalise_table(table)
-    counts = class_case_counts(norm)
-    if cv.protocol == "kfold" and cv.n_folds > int(counts.min()):
-        c = int(counts.idxmin())
-        raise SplitError(
-            f"cv.n_folds must be ≥ 2 and ≤ the smallest class's case count ({int(counts.min())}, fine class {c}), "
-            f"got n_folds={cv.n_folds}; every class must appear in every fold's training part. "
-            f"Lower --folds to ≤ {int(counts.min())} or use --protocol mc."
-        )
+    _check_fold_count(class_case_counts(norm), cv)
     # sklearn's StratifiedGroupKFold loops over cases in Python: ~4 s per call at 10k cases on a busy CPU.
     total = cv.total_folds
     log.info("making %d %s splits of %d slides (seed %d)...", total, cv.protocol, len(norm), cv.seed)
@@ -109,17 +124,33 @@ def make_splits(table: pd.DataFrame, cv: CVConfig) -> pd.DataFrame:
         _keep_classes_in_train(
             roles, y, groups, movable=("val",) if cv.protocol == "kfold" else ("val", "test")
         )
-        for role in ("val", "test"):
-            if not (roles == role).any():
-                raise SplitError(
-                    f"fold_{k}: the {role} part is empty ({len(np.unique(groups))} cases in all); the dataset is "
-                    f"too small for protocol {cv.protocol!r} with val_fraction={cv.val_fraction}"
-                    f"{f', test_fraction={cv.test_fraction}' if cv.protocol == 'mc' else ''}; "
-                    "raise the fractions or lower --folds."
-                )
+        _check_parts(roles, k, groups, cv)
         out[f"fold_{k}"] = roles
     log.info("made %d %s splits over %d cases", total, cv.protocol, len(np.unique(groups)))
     return out
+
+
+def _check_fold_count(counts: pd.Series, cv: CVConfig) -> None:
+    """kfold needs every class in every training part: at most as many folds as the rarest class has cases."""
+    if cv.protocol == "kfold" and cv.n_folds > int(counts.min()):
+        c = int(counts.idxmin())
+        raise SplitError(
+            f"cv.n_folds must be ≥ 2 and ≤ the smallest class's case count ({int(counts.min())}, fine class {c}), "
+            f"got n_folds={cv.n_folds}; every class must appear in every fold's training part. "
+            f"Lower --folds to ≤ {int(counts.min())} or use --protocol mc."
+        )
+
+
+def _check_parts(roles: np.ndarray, k: int, groups: np.ndarray, cv: CVConfig) -> None:
+    """Raise if fold ``k`` (roles (S,)) has an empty val or test part: the dataset is too small."""
+    for role in ("val", "test"):
+        if not (roles == role).any():
+            raise SplitError(
+                f"fold_{k}: the {role} part is empty ({len(np.unique(groups))} cases in all); the dataset is "
+                f"too small for protocol {cv.protocol!r} with val_fraction={cv.val_fraction}"
+                f"{f', test_fraction={cv.test_fraction}' if cv.protocol == 'mc' else ''}; "
+                "raise the fractions or lower --folds."
+            )
 
 
 def _seed_int(seq: np.random.SeedSequence) -> int:

@@ -23,6 +23,7 @@ from benchmark.core.hierarchy import Hierarchy
 from benchmark.data.bags import BagCollection
 from benchmark.data.files import stores
 from benchmark.data.files.pack import fresh_pack_lengths
+from benchmark.data.files.prepare import is_file_dataset, prepare
 from benchmark.data.files.sources import Sources
 from benchmark.data.loading import load_dataset
 
@@ -164,8 +165,6 @@ def check_dataset(cfg: DataConfig) -> CheckReport:
     Returns:
         A `CheckReport`; ``ok`` is False when loading would fail.
     """
-    from benchmark.data.files.real import is_file_dataset, prepare  # real registers datasets on import
-
     if not is_file_dataset(cfg.name):
         try:
             return check_collection(load_dataset(cfg))

@@ -1,8 +1,10 @@
-"""The dataset registry: ``@register_dataset("panda-sim", ...)`` on a loader ``load(cfg) -> BagCollection``."""
+"""The dataset registry: ``@register_dataset("panda-sim", info=...)`` on a loader ``load(cfg) -> BagCollection``,
+stored as a typed `DatasetSpec`."""
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +14,16 @@ from benchmark.core.hierarchy import Hierarchy
 from benchmark.core.registry import Registry
 from benchmark.data.bags import BagCollection
 
-__all__ = ["DATASETS", "DatasetInfo", "load_dataset", "register_dataset"]
+__all__ = [
+    "DATASETS",
+    "DatasetInfo",
+    "DatasetSpec",
+    "dataset_info",
+    "dataset_modules",
+    "dataset_spec",
+    "load_dataset",
+    "register_dataset",
+]
 
 Loader = Callable[[DataConfig], BagCollection]
 
@@ -43,32 +54,58 @@ class DatasetInfo:
     cv_defaults: Mapping[str, Any] = field(default_factory=dict)
 
 
-DATASETS: Registry[Loader] = Registry("dataset", "--dataset")
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A registered dataset: its name, its loader ``load(cfg) -> BagCollection`` and what it is."""
 
-# Modules whose import registers datasets. Listed here (not discovered) so the registry is explicit.
-_DATASET_MODULES = (
-    "benchmark.data.sim.datasets",
-    "benchmark.data.files.real",
-    "benchmark.data.digits.datasets",
-    "benchmark.data.classical",
-)
+    name: str
+    load: Loader
+    info: DatasetInfo
+
+
+DATASETS: Registry[DatasetSpec] = Registry("dataset", "--dataset")
+
+# Datasets are discovered like models: every module named ``datasets`` in a subpackage of `benchmark.data`
+# registers its datasets on import (a test checks that each registers at least one, and that nothing else
+# calls `register_dataset`).
+DATASET_PACKAGE = "benchmark.data"
+
+
+def dataset_modules() -> list[str]:
+    """Names of the modules whose import registers datasets."""
+    package = importlib.import_module(DATASET_PACKAGE)
+    return sorted(
+        m.name
+        for m in pkgutil.walk_packages(package.__path__, prefix=f"{DATASET_PACKAGE}.")
+        if m.name.rsplit(".", 1)[-1] == "datasets"
+    )
 
 
 def register_dataset(name: str, info: DatasetInfo) -> Callable[[Loader], Loader]:
-    return DATASETS.register(name, info=info)
+    """Decorator registering a loader: ``@register_dataset("panda-sim", info=DatasetInfo(...))``."""
+
+    def decorator(load: Loader) -> Loader:
+        DATASETS.add(name, DatasetSpec(name, load, info))
+        return load
+
+    return decorator
 
 
 def ensure_registered() -> None:
-    for module in _DATASET_MODULES:
+    for module in dataset_modules():
         importlib.import_module(module)
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    """The registered spec of ``name`` (unknown names list the valid ones and the closest match)."""
+    ensure_registered()
+    return DATASETS.get(name)
 
 
 def load_dataset(cfg: DataConfig) -> BagCollection:
     """Load the dataset named by ``cfg.name`` (unknown names list the valid ones)."""
-    ensure_registered()
-    return DATASETS.get(cfg.name)(cfg)
+    return dataset_spec(cfg.name).load(cfg)
 
 
 def dataset_info(name: str) -> DatasetInfo:
-    ensure_registered()
-    return DATASETS.entry(name).meta["info"]
+    return dataset_spec(name).info

@@ -200,14 +200,33 @@ def level_metrics(
     keys = class_keys(names)
     pred = p.argmax(axis=1)
     confusion = np.bincount(y * k + pred, minlength=k * k).reshape(k, k)
+    per_class = _per_class_table(confusion, y, p, names)
+    undefined = [
+        f"{col}.{key}"
+        for col in _RATE_COLUMNS
+        for key, v in zip(keys, per_class[col], strict=True)
+        if np.isnan(v)
+    ]
+    n_undefined = len(undefined)
+    overall = _overall(per_class, confusion, n, ordinal=ordinal)
+    undefined += [name for name, v in overall.items() if np.isnan(v)]
+    overall["n_undefined"] = float(n_undefined)
+    overall["n"] = float(n)
+    if undefined:
+        logger.debug("undefined metrics (NaN) for classes %s: %s", names, undefined)
+    return LevelMetrics(overall, per_class, confusion, undefined, keys)
 
+
+def _per_class_table(confusion: np.ndarray, y: np.ndarray, p: np.ndarray, names: list[str]) -> pd.DataFrame:
+    """``PER_CLASS_COLUMNS`` per class (one-vs-rest) from the (K, K) confusion, labels (n,), probs (n, K)."""
+    n, k = p.shape
     tp = np.diag(confusion).astype(np.int64)
     support = confusion.sum(axis=1)  # TP + FN
     predicted = confusion.sum(axis=0)  # TP + FP
     fn, fp = support - tp, predicted - tp
     tn = n - tp - fn - fp
     auc = np.array([_ovr_auc(y == j, p[:, j]) for j in range(k)])
-    per_class = pd.DataFrame(
+    return pd.DataFrame(
         {
             "support": support,
             "accuracy": (tp + tn) / n,
@@ -219,14 +238,12 @@ def level_metrics(
         },
         index=pd.Index(names, name="class"),
     )
-    undefined = [
-        f"{col}.{key}"
-        for col in _RATE_COLUMNS
-        for key, v in zip(keys, per_class[col], strict=True)
-        if np.isnan(v)
-    ]
-    n_undefined = len(undefined)
 
+
+def _overall(per_class: pd.DataFrame, confusion: np.ndarray, n: int, *, ordinal: bool) -> dict[str, float]:
+    """Overall values: accuracy, macro means of the defined per-class values, support-weighted F1 [, qwk]."""
+    tp = np.diag(confusion).astype(np.int64)
+    support = confusion.sum(axis=1)
     f1 = per_class["f1"].to_numpy()
     weighted_ok = (support > 0) & ~np.isnan(f1)
     sens = _nanmean(per_class["sensitivity"].to_numpy())
@@ -238,13 +255,8 @@ def level_metrics(
         "precision": _nanmean(per_class["precision"].to_numpy()),
         "f1_macro": _nanmean(f1),
         "f1_weighted": float((f1[weighted_ok] * support[weighted_ok]).sum() / support[weighted_ok].sum()),
-        "auc": _nanmean(auc),
+        "auc": _nanmean(per_class["auc"].to_numpy()),
     }
     if ordinal:
         overall["qwk"] = quadratic_weighted_kappa(confusion)
-    undefined += [name for name, v in overall.items() if np.isnan(v)]
-    overall["n_undefined"] = float(n_undefined)
-    overall["n"] = float(n)
-    if undefined:
-        logger.debug("undefined metrics (NaN) for classes %s: %s", names, undefined)
-    return LevelMetrics(overall, per_class, confusion, undefined, keys)
+    return overall

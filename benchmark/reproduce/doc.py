@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from importlib import metadata
 
 import numpy as np
+import torch
 
-from benchmark.data.classical import CLASSICAL
+from benchmark.data.classical.datasets import CLASSICAL
 from benchmark.reproduce.protocol import (
     POOLING_REFERENCE,
     PUBLISHED,
@@ -63,8 +64,6 @@ def _versions() -> str:
             out.append(f"{pkg} {metadata.version(pkg)}")
         except metadata.PackageNotFoundError:
             out.append(f"{pkg} (not installed)")
-    import torch
-
     out.append(f"{platform.system()} {platform.machine()}, {torch.get_num_threads()} torch thread(s)")
     commit = git_commit()
     return ", ".join(out) + (f"; git commit {commit[:12]}" if commit else "")

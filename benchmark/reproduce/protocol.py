@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from benchmark.core.config import CVConfig
-from benchmark.data.classical import ILSE_PROTOCOL
+from benchmark.data.classical.datasets import ILSE_PROTOCOL
 
 __all__ = [
     "BANDS",

@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 from mlflow.tracking import MlflowClient
 
-from benchmark.core.config import DataConfig, config_hash, flatten
+from benchmark.core.config import DataConfig
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.hashing import HASH_EXCLUDED, config_hash, flatten
+from benchmark.core.overrides import Overrides
 from benchmark.cv.files import default_split_path, split_digest
 from benchmark.reproduce.protocol import CHECKED_MODELS, ValidationProtocol
 from benchmark.run.resolve import resolve_run_config
@@ -165,14 +167,13 @@ def recorded_parent(
         data=DataConfig(name=dataset),
         cv=proto.cv,
         seed=proto.seed,
-        train_overrides=proto.train,
-        model_overrides=proto.model.get(model, {}),
+        overrides=Overrides(train=proto.train, model=proto.model.get(model, {})),
     )
     flat = flatten(config)
     keys = [
         "model.name",
         "seed",
-        *(k for k in flat if k.startswith("cv.")),
+        *(k for k in flat if k.startswith("cv.") and k not in HASH_EXCLUDED),  # where files live: not matched
         *(f"train.{k}" for k in proto.train),
         *(f"model.{k}" for k in proto.model.get(model, {})),
     ]

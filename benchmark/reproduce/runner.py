@@ -13,8 +13,9 @@ see `UNBANDED_REASON`). Exit codes: `EXIT_OK` (0) all checked rows in band, `EXI
 least one outside; user errors raise `BenchmarkError` (exit 2 in the CLI).
 
 Example:
-    >>> report = run_validation(["musk1"], ["abmil-plain", "abmil"], tracking_uri="sqlite:///v.db",
-    ...                         output_md="docs/validation.md")  # doctest: +SKIP
+    >>> request = ValidationRequest(datasets=["musk1"], models=["abmil-plain", "abmil"],
+    ...                             tracking=TrackingConfig(uri="sqlite:///v.db"))  # doctest: +SKIP
+    >>> report = run_validation(request)  # doctest: +SKIP
     >>> report.exit_code  # doctest: +SKIP
     0
 """
@@ -26,14 +27,16 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from benchmark.core.config import DataConfig
+from benchmark.core.config import DataConfig, TrackingConfig
 from benchmark.core.errors import BenchmarkError, ConfigError
+from benchmark.core.overrides import Overrides
 from benchmark.data import load_dataset
-from benchmark.data.classical import CLASSICAL
+from benchmark.data.classical.datasets import CLASSICAL
 from benchmark.reproduce.doc import render_markdown
 from benchmark.reproduce.protocol import (
     BANDS,
@@ -52,8 +55,10 @@ from benchmark.reproduce.results import (
     read_result,
     recorded_parent,
 )
+from benchmark.run.observer import RunObserver
+from benchmark.run.request import RunRequest
 from benchmark.run.resolve import expand_models
-from benchmark.run.runner import RunObserver, RunRequest, run_benchmark
+from benchmark.run.runner import run_benchmark
 from benchmark.tracking.store import configure
 
 __all__ = [
@@ -64,6 +69,7 @@ __all__ = [
     "LogObserver",
     "ModelResult",
     "ValidationReport",
+    "ValidationRequest",
     "protocol_for",
     "render_markdown",
     "run_validation",
@@ -72,105 +78,145 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def run_validation(
-    datasets: Sequence[str] = DEFAULT_DATASETS,
-    models: Sequence[str] = DEFAULT_MODELS,
-    *,
-    tracking_uri: str | None = None,
-    output_md: str | Path | None = "docs/validation.md",
-    quick: bool = False,
-    protocol: ValidationProtocol | None = None,
-    bands: Mapping[str, tuple[float, float]] | None = None,
-    folds: Sequence[int] | None = None,
-    context_folds: int | None = None,
-    splits_root: str = "splits",
-    command_line: str | None = None,
-    note: str | None = None,
-    report_only: bool = False,
-    observer: RunObserver | None = None,
-) -> ValidationReport:
-    """Run every model on every classical dataset under the protocol, then write the validation document.
+@dataclass(frozen=True, kw_only=True)
+class ValidationRequest(RunRequest):
+    """What ``benchmark validate`` was asked to do: a `RunRequest` whose data, split protocol, seed and
+    overrides are fixed by ``protocol`` (one run per dataset × model), plus the report's settings.
 
-    Args:
-        datasets: names from `benchmark.data.classical.CLASSICAL`.
+    Attributes:
         models: registered model names (``abmil-plain`` and ``abmil`` are the checked ones).
-        tracking_uri: MLflow store (None: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db); experiments are ``validate-<dataset>`` (``-quick`` in quick mode).
-            Re-running resumes: finished folds are read back, not retrained.
-        output_md: where to write the Markdown document (None: do not write).
-        quick: `QUICK_PROTOCOL` (5-fold × 1, 3 epochs) — a smoke test, labelled as such.
-        protocol: explicit protocol (overrides ``quick``).
+        datasets: names from `benchmark.data.classical.datasets.CLASSICAL`.
+        protocol: `FULL_PROTOCOL` (default), `QUICK_PROTOCOL` (a smoke test, labelled as such) or a reduced copy.
         bands: dataset → (low, high) accuracy band (default `BANDS`).
-        folds: run only these fold columns (the document then says PARTIAL).
+        output: where to write the Markdown document (None: do not write).
         context_folds: run the unchecked (context) models on the first this-many fold columns only, e.g.
             10 = the first repeat, to bound compute; checked models always get ``folds`` (all by default).
             Context rows show ``10/50`` in their Folds column; the check itself is unaffected.
-        splits_root: folder of the split files (``<root>/<dataset>/kfold-k10x5-seed0.csv``).
         command_line: the command shown in the document.
         note: free text added to the document's Timings section (e.g. the machine and its load).
-        report_only: train nothing; read the recorded runs matching the protocol (see `_recorded_parent`)
+        report_only: train nothing; read the recorded runs matching the protocol (see `recorded_parent`)
             and write the document, e.g. after the harness gained config fields since the run.
-        observer: progress hooks passed to `run_benchmark`.
+
+    Inherited and used: ``tracking.uri`` (experiments are ``validate-<dataset>``, ``-quick`` in quick mode),
+    ``cv.splits_dir`` (``<dir>/<dataset>/kfold-k10x5-seed0.csv``), ``folds`` (the document then says PARTIAL)
+    and ``threads``.
+    """
+
+    models: Sequence[str] = DEFAULT_MODELS
+    datasets: Sequence[str] = DEFAULT_DATASETS
+    protocol: ValidationProtocol = FULL_PROTOCOL
+    bands: Mapping[str, tuple[float, float]] | None = None
+    output: str | Path | None = "docs/validation.md"
+    context_folds: int | None = None
+    command_line: str | None = None
+    note: str | None = None
+    report_only: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.context_folds is not None and self.context_folds < 1:
+            raise ConfigError(f"validate --context-folds must be ≥ 1, got {self.context_folds}.")
+        unknown = [d for d in self.datasets if d not in CLASSICAL]
+        if unknown or not self.datasets:
+            raise ConfigError(
+                f"validate --datasets: {unknown or 'none given'}; choose from {', '.join(CLASSICAL)}."
+            )
+
+
+def run_validation(request: ValidationRequest, observer: RunObserver | None = None) -> ValidationReport:
+    """Run every model on every classical dataset under the protocol, then write the validation document.
+
+    Re-running resumes: finished folds are read back, not retrained.
 
     Returns:
         A `ValidationReport`; ``exit_code`` is `EXIT_OUT_OF_BAND` when a checked ABMIL row misses its band.
 
     Raises:
-        ConfigError: unknown dataset or empty lists; UnknownNameError: unknown model; DataError: the
-            ``mil`` CSVs are missing or altered.
+        UnknownNameError: unknown model; DataError: the ``mil`` CSVs are missing or altered.
     """
-    proto = protocol or (QUICK_PROTOCOL if quick else FULL_PROTOCOL)
-    if context_folds is not None and context_folds < 1:
-        raise ConfigError(f"validate --context-folds must be ≥ 1, got {context_folds}.")
-    bands = dict(BANDS if bands is None else bands)
-    unknown = [d for d in datasets if d not in CLASSICAL]
-    if unknown or not datasets:
-        raise ConfigError(
-            f"validate --datasets: {unknown or 'none given'}; choose from {', '.join(CLASSICAL)}."
-        )
-    models = expand_models(models)  # unknown names fail here, before any training
-    tracking_uri = configure(tracking_uri)  # after every name check: a user error leaves no store behind
-    client = MlflowClient(tracking_uri=tracking_uri) if report_only else None
+    models = expand_models(request.models)  # unknown names fail here, before any training
+    uri = configure(request.tracking.uri)  # after every name check: a user error leaves no store behind
+    bands = dict(BANDS if request.bands is None else request.bands)
     started = time.perf_counter()
     rows: list[ModelResult] = []
     experiments: dict[str, str] = {}
-    for dataset in datasets:
-        experiment = f"validate-{dataset}" + ("-quick" if proto.name == "quick" else "")
-        experiments[dataset] = experiment
-        bags = None if report_only else load_dataset(DataConfig(name=dataset))  # once for every model
-        for model in models:
-            if report_only:
-                try:
-                    parent = recorded_parent(client, experiment, dataset, model, proto, splits_root)
-                except BenchmarkError:
-                    if model in CHECKED_MODELS:
-                        raise
-                    log.warning(
-                        "validate --report-only: no recorded %s run on %s; row omitted", model, dataset
-                    )
-                    continue
-                rows.append(read_result(client, parent, dataset, model, proto, bands))
-                continue
-            log.info("validate %s / %s (%s protocol)", dataset, model, proto.name)
-            model_folds = folds
-            if context_folds is not None and model not in CHECKED_MODELS:
-                model_folds = [
-                    f for f in (folds if folds is not None else range(context_folds)) if f < context_folds
-                ]
-            request = RunRequest(
-                models=[model],
-                data=DataConfig(name=dataset),
-                cv=proto.cv,
-                seed=proto.seed,
-                train_overrides=dict(proto.train),
-                model_overrides=dict(proto.model.get(model, {})),
-                tracking_uri=tracking_uri,
-                experiment=experiment,
-                splits_root=splits_root,
-                folds=model_folds,
+    for dataset in request.datasets:
+        experiments[dataset] = f"validate-{dataset}" + ("-quick" if request.protocol.name == "quick" else "")
+        if request.report_only:
+            rows += _recorded_rows(request, uri, experiments[dataset], dataset, models, bands)
+        else:
+            rows += _run_rows(request, uri, experiments[dataset], dataset, models, bands, observer)
+    return _report(request, rows, bands, uri, experiments, time.perf_counter() - started)
+
+
+def _recorded_rows(
+    request: ValidationRequest,
+    uri: str,
+    experiment: str,
+    dataset: str,
+    models: Sequence[str],
+    bands: Mapping[str, tuple[float, float]],
+) -> list[ModelResult]:
+    """The rows of the runs recorded under the protocol; a missing checked model is an error."""
+    client = MlflowClient(tracking_uri=uri)
+    rows = []
+    for model in models:
+        try:
+            parent = recorded_parent(
+                client, experiment, dataset, model, request.protocol, request.cv.splits_dir
             )
-            summary = run_benchmark(request, observer, bags=bags)
-            client = MlflowClient(tracking_uri=summary.tracking_uri)
-            rows.append(read_result(client, summary.parents[model], dataset, model, proto, bands))
+        except BenchmarkError:
+            if model in CHECKED_MODELS:
+                raise
+            log.warning("validate --report-only: no recorded %s run on %s; row omitted", model, dataset)
+            continue
+        rows.append(read_result(client, parent, dataset, model, request.protocol, bands))
+    return rows
+
+
+def _run_rows(
+    request: ValidationRequest,
+    uri: str,
+    experiment: str,
+    dataset: str,
+    models: Sequence[str],
+    bands: Mapping[str, tuple[float, float]],
+    observer: RunObserver | None,
+) -> list[ModelResult]:
+    """Run (or resume) every model on ``dataset`` under the protocol and read its row back."""
+    proto = request.protocol
+    bags = load_dataset(DataConfig(name=dataset))  # once for every model
+    rows = []
+    for model in models:
+        log.info("validate %s / %s (%s protocol)", dataset, model, proto.name)
+        folds = request.folds
+        if request.context_folds is not None and model not in CHECKED_MODELS:
+            bound = request.context_folds
+            folds = [f for f in (folds if folds is not None else range(bound)) if f < bound]
+        run = RunRequest(
+            models=[model],
+            data=DataConfig(name=dataset),
+            cv=dataclasses.replace(proto.cv, splits_dir=request.cv.splits_dir),
+            seed=proto.seed,
+            overrides=Overrides(train=proto.train, model=proto.model.get(model, {})),
+            tracking=TrackingConfig(uri=uri, experiment=experiment),
+            folds=folds,
+        )
+        summary = run_benchmark(run, observer, bags=bags)
+        client = MlflowClient(tracking_uri=summary.tracking_uri)
+        rows.append(read_result(client, summary.parents[model], dataset, model, proto, bands))
+    return rows
+
+
+def _report(
+    request: ValidationRequest,
+    rows: list[ModelResult],
+    bands: Mapping[str, tuple[float, float]],
+    uri: str,
+    experiments: dict[str, str],
+    seconds: float,
+) -> ValidationReport:
+    """The verdicts and the Markdown document (written to ``request.output`` unless None)."""
     failures = [
         f"{r.dataset}/{r.model}: accuracy {r.acc_mean:.3f} not in [{r.band[0]:.2f}, {r.band[1]:.2f}]"
         for r in rows
@@ -180,20 +226,20 @@ def run_validation(
     complete = all(r.folds_run == r.folds_total for r in rows if r.model in CHECKED_MODELS)
     report = ValidationReport(
         rows=rows,
-        protocol=proto,
+        protocol=request.protocol,
         complete=complete,
         failures=failures,
         exit_code=EXIT_OUT_OF_BAND if failures else EXIT_OK,
         markdown="",
         output=None,
-        wall_seconds=time.perf_counter() - started,
+        wall_seconds=seconds,
         experiments=experiments,
     )
     report.markdown = render_markdown(
-        report, bands=bands, tracking_uri=tracking_uri, command_line=command_line, note=note
+        report, bands=bands, tracking_uri=uri, command_line=request.command_line, note=request.note
     )
-    if output_md is not None:
-        report.output = Path(output_md)
+    if request.output is not None:
+        report.output = Path(request.output)
         report.output.parent.mkdir(parents=True, exist_ok=True)
         report.output.write_text(report.markdown, encoding="utf-8")
         log.info("wrote %s", report.output)

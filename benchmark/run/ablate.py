@@ -15,7 +15,10 @@ from collections.abc import Sequence
 from benchmark.compare.comparison import Comparison, compare
 from benchmark.core.errors import ConfigError
 from benchmark.data import load_dataset
-from benchmark.run.runner import RunObserver, RunRequest, run_benchmark
+from benchmark.run.observer import RunObserver
+from benchmark.run.request import RunRequest
+from benchmark.run.runner import run_benchmark
+from hmil.presets import LADDER
 
 __all__ = ["DEFAULT_RUNGS", "LADDER_MODELS", "REFERENCE_RUNG", "ladder_labels", "run_ablation"]
 
@@ -43,34 +46,34 @@ def run_ablation(
     """Run every rung (resumable like `run_benchmark`) and return the ladder table per level.
 
     Args:
-        request: data, folds, training options and tracking; ``models`` and ``model_overrides`` are
+        request: data, folds, training options and tracking; ``models`` and ``overrides.model`` are
             set per rung (user ``--set model.*`` values apply on top of each rung's switches).
         rungs: rung names from `hmil.presets.LADDER`.
         observer: progress hooks.
         levels: label levels to tabulate.
         model: ``hmil`` (the paper's heads) or ``hmil-pc`` (per-class heads, not in the paper).
     """
-    from hmil.presets import LADDER
-
     if model not in LADDER_MODELS:
         raise ConfigError(f"--model {model!r}: the ablation ladder applies to {', '.join(LADDER_MODELS)}.")
 
     unknown = [r for r in rungs if r not in LADDER]
     if unknown:
         raise ConfigError(f"--rungs: unknown rung(s) {unknown}; valid: {', '.join(LADDER)}.")
-    experiment = request.experiment or f"{request.data.name}-ablation"
+    tracking = dataclasses.replace(
+        request.tracking, experiment=request.tracking.experiment or f"{request.data.name}-ablation"
+    )
     summary = None
     bags = load_dataset(request.data)  # once for the whole ladder
     for rung in rungs:
         overrides = {k: _as_override(v) for k, v in LADDER[rung].items()}
-        overrides.update(request.model_overrides)
+        overrides.update(request.overrides.model)
         summary = run_benchmark(
             dataclasses.replace(
                 request,
                 models=[model],
-                model_overrides=overrides,
+                overrides=dataclasses.replace(request.overrides, model=overrides),
                 label=f"{model}/{rung}",
-                experiment=experiment,
+                tracking=tracking,
             ),
             observer,
             bags=bags,
@@ -81,7 +84,7 @@ def run_ablation(
     for level in levels:
         cmp = compare(
             summary.tracking_uri,
-            experiment,
+            tracking.experiment,
             level=level,
             methods=labels,
             split_digest=summary.split_digest,

@@ -18,6 +18,7 @@ from torch import nn
 from benchmark.core.contract import MILModel, MILOutput, Targets
 from benchmark.core.errors import ConfigError
 from benchmark.core.hierarchy import Hierarchy
+from benchmark.models import build_model
 
 __all__ = ["EncodedMIL", "SmallCNN", "build_pipeline", "square_image_shape"]
 
@@ -150,8 +151,6 @@ def build_pipeline(
     Raises:
         ConfigError: an image encoder on instances that are not images.
     """
-    from benchmark.models import build_model  # the registry imports model modules; keep this module light
-
     if encoder == "none":
         return build_model(name, params, in_dim=in_dim, hierarchy=hierarchy)
     if image_shape is None:

@@ -22,9 +22,10 @@ import torch.nn.functional as F
 from benchmark.core.config import DataConfig
 from benchmark.data import BagCollection, load_dataset, pad_batch
 from benchmark.models import build_model, resolve_model_params
+from benchmark.run.inference import predict
 from benchmark.run.memory import PeakMemory
 from benchmark.run.resolve import expand_models
-from benchmark.run.train import predict, resolve_device, seed_everything
+from benchmark.run.setup import resolve_device, seed_everything
 
 __all__ = ["run_perf"]
 

@@ -9,18 +9,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from benchmark.core.config import CVConfig, DataConfig, LossTerm, RunConfig, TrainConfig
+from benchmark.core.config import CVConfig, DataConfig, LossTerm, RunConfig, TrackingConfig, TrainConfig
 from benchmark.core.errors import ConfigError
-from benchmark.core.overrides import apply_overrides
+from benchmark.core.overrides import Overrides, apply_overrides
 from benchmark.data.loading import dataset_info
-from benchmark.models import (
-    MODELS,
-    default_loss_terms,
-    ensure_registered,
-    model_defaults,
-    resolve_model_params,
-)
+from benchmark.models import MODELS, ensure_registered, model_spec, resolve_model_params
 
 __all__ = ["expand_models", "log_dataset_protocol", "override_loss_terms", "resolve_run_config"]
 
@@ -28,11 +23,12 @@ log = logging.getLogger(__name__)
 
 
 def expand_models(names: Sequence[str]) -> list[str]:
+    """Registry names in order, ``["all"]`` expanded; unknown names list the valid ones."""
     ensure_registered()
     if list(names) == ["all"]:
         return MODELS.names()
     for name in names:
-        MODELS.entry(name)  # raises with valid names and the closest match
+        MODELS.get(name)  # raises with valid names and the closest match
     return list(dict.fromkeys(names))
 
 
@@ -41,34 +37,42 @@ def resolve_run_config(
     *,
     data: DataConfig,
     cv: CVConfig,
-    seed: int,
-    train_overrides: Mapping[str, str],
-    model_overrides: Mapping[str, str],
-    loss_overrides: Mapping[str, str] | None = None,
+    seed: int = 0,
+    overrides: Overrides | None = None,
+    tracking: TrackingConfig | None = None,
 ) -> RunConfig:
-    """The training config, by precedence (later wins):
+    """The run's config. Training fields by precedence (later wins):
 
     1. the harness defaults (`TrainConfig`), including the budget every method shares;
     2. the model's recipe (its registered ``train_defaults``: lr, weight decay, optimiser);
     3. the dataset's recommended protocol (`DatasetInfo.train_defaults`, e.g. Ilse et al.'s on MUSK);
     4. with ``train.preset=reference``, the model's reference budget (e.g. HMIL's 64 bags per step);
-    5. the user's overrides (``--set train.*``, ``--epochs``, …).
+    5. the user's overrides (``--set train.*``, ``--batch-size``, a config file, …).
     """
-    meta = model_defaults(model)
-    train = dataclasses.replace(TrainConfig(), **meta["train_defaults"])
+    overrides = overrides or Overrides()
+    spec = model_spec(model)
+    train = dataclasses.replace(TrainConfig(), **spec.train_defaults)
     train = dataclasses.replace(train, **dataset_info(data.name).train_defaults)
-    train = apply_overrides(
-        train, {"preset": train_overrides["preset"]} if "preset" in train_overrides else {}, section="train"
-    )
+    preset = {"preset": overrides.train["preset"]} if "preset" in overrides.train else {}
+    train = apply_overrides(train, preset, section="train")
     if train.preset == "reference":
-        train = dataclasses.replace(train, **meta["reference_train"])
-    train = apply_overrides(train, train_overrides, section="train")
-    params = resolve_model_params(model, model_overrides)
-    loss = override_loss_terms(default_loss_terms(model, params), loss_overrides or {})
-    return RunConfig(model=model, model_params=params, loss=loss, data=data, train=train, cv=cv, seed=seed)
+        train = dataclasses.replace(train, **spec.reference_train)
+    train = apply_overrides(train, overrides.train, section="train")
+    params = resolve_model_params(model, overrides.model)
+    loss = override_loss_terms(spec.loss_terms(params), overrides.loss)
+    return RunConfig(
+        model=model,
+        model_params=params,
+        loss=loss,
+        data=data,
+        train=train,
+        cv=cv,
+        seed=seed,
+        tracking=tracking or TrackingConfig(),
+    )
 
 
-def override_loss_terms(terms: tuple[LossTerm, ...], overrides: Mapping[str, str]) -> tuple[LossTerm, ...]:
+def override_loss_terms(terms: tuple[LossTerm, ...], overrides: Mapping[str, Any]) -> tuple[LossTerm, ...]:
     """Apply ``loss.<term>.<field>=value`` overrides (e.g. ``supcon.weight=0.5``); unknown terms are errors."""
     by_name = {t.name: t for t in terms}
     for key, raw in overrides.items():
@@ -82,7 +86,7 @@ def override_loss_terms(terms: tuple[LossTerm, ...], overrides: Mapping[str, str
     return tuple(by_name[t.name] for t in terms)
 
 
-def log_dataset_protocol(data: DataConfig, train_overrides: Mapping[str, str], cv: CVConfig) -> None:
+def log_dataset_protocol(data: DataConfig, train_overrides: Mapping[str, Any], cv: CVConfig) -> None:
     """Say in one line when the dataset's recommended training protocol is applied (and what it sets)."""
     info = dataset_info(data.name)
     applied = {k: v for k, v in info.train_defaults.items() if k not in train_overrides}

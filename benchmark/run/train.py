@@ -10,85 +10,27 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from benchmark.core.config import RunConfig
 from benchmark.core.contract import MILModel, Targets
-from benchmark.core.errors import ConfigError, TrainingError
+from benchmark.core.errors import TrainingError
 from benchmark.data.bags import BagCollection, instance_statistics, pad_batch
 from benchmark.metrics.evaluate import EvaluationResult
 from benchmark.run.encoders import build_pipeline
 from benchmark.run.inference import Predictions, autocast, evaluate_predictions, predict
 from benchmark.run.loss_weighting import compose_loss
 from benchmark.run.memory import PeakMemory
+from benchmark.run.outcome import FitResult, FoldOutcome
+from benchmark.run.setup import resolve_device, seed_everything, training_batches
 
-__all__ = [
-    "FitResult",
-    "FoldOutcome",
-    "Predictions",
-    "fit_fold",
-    "fold_seed",
-    "predict",
-    "resolve_device",
-    "seed_everything",
-    "train_fold",
-    "training_batches",
-]
+__all__ = ["fit_fold", "train_fold"]
 
 log = logging.getLogger(__name__)
-
-
-def fold_seed(run_seed: int, fold: int) -> int:
-    """Fold seed derived from the run seed with `numpy.random.SeedSequence.spawn` (stable, independent)."""
-    child = np.random.SeedSequence(run_seed).spawn(fold + 1)[fold]
-    return int(child.generate_state(1, dtype=np.uint32)[0])
-
-
-def seed_everything(seed: int) -> None:
-    """Seed the global RNGs once per fold, right before building a fresh model (harness only)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    torch.backends.cudnn.deterministic = True
-    torch.backends.cudnn.benchmark = False
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"train.device={name!r} but CUDA is not available here; use --device cpu or auto.")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"train.device={name!r} is not a device; use auto, cpu or cuda[:i].") from None
-
-
-def training_batches(
-    lengths: np.ndarray, index: np.ndarray, batch_size: int, pool: int, rng: np.random.Generator
-) -> list[np.ndarray]:
-    """One epoch of training batches: shuffled, optionally length-bucketed within pools of batches.
-
-    With ``pool`` ≥ 2 the shuffled slides are cut into pools of ``pool · batch_size``, each pool is sorted
-    by bag length and cut into batches, and the batch order is shuffled, so a batch pads to a length close
-    to its own bags' while every epoch still sees a fresh random grouping.
-    """
-    order = rng.permutation(index)
-    if pool < 2:
-        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    batches = []
-    span = pool * batch_size
-    for start in range(0, len(order), span):
-        chunk = order[start : start + span]
-        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
-    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def _selection_score(result: EvaluationResult, selection: str) -> float:
@@ -100,55 +42,79 @@ def _selection_score(result: EvaluationResult, selection: str) -> float:
     return -math.inf if value is None or math.isnan(value) else float(value)
 
 
-@dataclass
-class FitResult:
-    """A trained model selected on validation: what `fit_fold` returns (no test part involved).
-
-    Attributes:
-        model: the model with the selected (best validation) weights loaded, in eval mode.
-        best_epoch, epochs_run, history: selection epoch, epochs trained, per-epoch records.
-        val: validation metrics of the selected checkpoint.
-        state_dict: the selected weights.
-        standardize: training-part feature statistics (``train.standardize``), or None.
-        train_seconds, eval_seconds: time spent training and evaluating validation.
-        n_val_evaluated: validation slides evaluated in total (epochs × val size).
-        steps: optimiser steps taken (the budget actually spent; early stopping ends it sooner).
-    """
-
-    model: MILModel
-    best_epoch: int
-    epochs_run: int
-    history: list[dict[str, float]]
-    val: EvaluationResult
-    state_dict: dict[str, torch.Tensor] = field(repr=False, default_factory=dict)
-    standardize: tuple[np.ndarray, np.ndarray] | None = None
-    train_seconds: float = 0.0
-    eval_seconds: float = 0.0
-    n_val_evaluated: int = 0
-    steps: int = 0
-
-
-@dataclass
-class FoldOutcome:
-    """Everything a fold produced; the tracker logs it."""
-
-    best_epoch: int
-    epochs_run: int
-    history: list[dict[str, float]]
-    val: EvaluationResult
-    test: EvaluationResult
-    test_predictions: Predictions
-    n_params: int
-    seconds: float
-    train_slides_per_s: float
-    eval_slides_per_s: float
-    peak_memory_mb: float
-    steps: int = 0
-    state_dict: dict[str, torch.Tensor] = field(repr=False, default_factory=dict)
-    standardize: tuple[np.ndarray, np.ndarray] | None = None
-
-
 EpochCallback = Callable[[int, dict[str, float]], None]
+
+
+def _build(
+    config: RunConfig, bags: BagCollection, device: torch.device
+) -> tuple[MILModel, torch.optim.Optimizer]:
+    """A fresh model (with its instance encoder, if any) on ``device`` and its optimiser."""
+    tc = config.train
+    model = build_pipeline(
+        config.model,
+        config.model_params,
+        in_dim=bags.dim,
+        hierarchy=bags.hierarchy,
+        encoder=tc.encoder,
+        encoder_dim=tc.encoder_dim,
+        image_shape=(bags.info or {}).get("image_shape"),
+    ).to(device)
+    optimizer_cls = torch.optim.AdamW if tc.optimizer == "adamw" else torch.optim.Adam
+    return model, optimizer_cls(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+
+
+def _validate(
+    model: MILModel,
+    config: RunConfig,
+    bags: BagCollection,
+    val_idx: np.ndarray,
+    scale: tuple[torch.Tensor, torch.Tensor] | None,
+    device: torch.device,
+    epoch: int,
+    history: list[dict[str, float]],
+) -> tuple[Predictions, EvaluationResult]:
+    """The epoch's validation predictions and metrics; non-finite predictions raise `TrainingError`."""
+    tc = config.train
+    preds = predict(
+        model, bags, val_idx, batch_size=tc.eval_batch_size, device=device, amp=tc.amp, standardize=scale
+    )
+    if not np.isfinite(preds.fine_probs).all():
+        raise _diverged(config, f"validation predictions are NaN/inf at epoch {epoch}", history)
+    return preds, evaluate_predictions(bags, preds)
+
+
+def _train_epoch(
+    model: MILModel,
+    optimizer: torch.optim.Optimizer,
+    config: RunConfig,
+    bags: BagCollection,
+    train_idx: np.ndarray,
+    epoch: int,
+    rng: np.random.Generator,
+    scale: tuple[torch.Tensor, torch.Tensor] | None,
+    device: torch.device,
+) -> tuple[dict[str, float], int]:
+    """One pass over the training part in padded batches of ``train.batch_size`` bags (x: (B, N, D), mask:
+    (B, N)); returns the bag-weighted sums of the loss terms and the number of optimiser steps."""
+    tc = config.train
+    model.train()
+    sums: dict[str, float] = {}
+    steps = 0
+    for chunk in training_batches(bags.lengths, train_idx, tc.batch_size, tc.bucket_pool, rng):
+        batch = pad_batch(bags, chunk, max_instances=tc.max_instances, rng=rng, standardize=scale).to(device)
+        targets = Targets(fine=batch.fine, coarse=batch.coarse, progress=epoch / tc.epochs)
+        with autocast(device, tc.amp):
+            out = model(batch.x, batch.mask, targets)
+        loss, terms = compose_loss(
+            out, batch.fine, batch.coarse, config.loss, epoch=epoch, total_epochs=tc.epochs
+        )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        steps += 1
+        for k, v in {"loss": float(loss.detach()), **terms}.items():
+            sums[k] = sums.get(k, 0.0) + v * len(chunk)
+    return sums, steps
 
 
 def fit_fold(
@@ -176,17 +142,7 @@ def fit_fold(
     tc = config.train
     device = resolve_device(tc.device)
     seed_everything(seed)
-    model = build_pipeline(
-        config.model,
-        config.model_params,
-        in_dim=bags.dim,
-        hierarchy=bags.hierarchy,
-        encoder=tc.encoder,
-        encoder_dim=tc.encoder_dim,
-        image_shape=(bags.info or {}).get("image_shape"),
-    ).to(device)
-    optimizer_cls = torch.optim.AdamW if tc.optimizer == "adamw" else torch.optim.Adam
-    optimizer = optimizer_cls(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    model, optimizer = _build(config, bags, device)
     rng = np.random.default_rng(seed)
     train_idx = np.asarray(train_index, dtype=np.int64)
     val_idx = np.asarray(val_index, dtype=np.int64)
@@ -198,38 +154,15 @@ def fit_fold(
     stale = steps = 0
     for epoch in range(tc.epochs):
         t0 = time.perf_counter()
-        model.train()
-        sums: dict[str, float] = {}
-        for chunk in training_batches(bags.lengths, train_idx, tc.batch_size, tc.bucket_pool, rng):
-            batch = pad_batch(bags, chunk, max_instances=tc.max_instances, rng=rng, standardize=scale).to(
-                device
-            )
-            targets = Targets(fine=batch.fine, coarse=batch.coarse, progress=epoch / tc.epochs)
-            with autocast(device, tc.amp):
-                out = model(batch.x, batch.mask, targets)
-            loss, terms = compose_loss(
-                out, batch.fine, batch.coarse, config.loss, epoch=epoch, total_epochs=tc.epochs
-            )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            steps += 1
-            for k, v in {"loss": float(loss.detach()), **terms}.items():
-                sums[k] = sums.get(k, 0.0) + v * len(chunk)
+        sums, n_steps = _train_epoch(model, optimizer, config, bags, train_idx, epoch, rng, scale, device)
+        steps += n_steps
         train_seconds += time.perf_counter() - t0
         t1 = time.perf_counter()
-        val_preds = predict(
-            model, bags, val_idx, batch_size=tc.eval_batch_size, device=device, amp=tc.amp, standardize=scale
-        )
-        if not np.isfinite(val_preds.fine_probs).all():
-            raise _diverged(
-                config,
-                f"validation predictions are NaN/inf at epoch {epoch}",
-                history + [{f"train.{k}": v / len(train_idx) for k, v in sums.items()}],
-            )
-        val_result = evaluate_predictions(bags, val_preds)
-        eval_seconds += time.perf_counter() - t1
         record = {f"train.{k}": v / len(train_idx) for k, v in sums.items()}
+        val_preds, val_result = _validate(
+            model, config, bags, val_idx, scale, device, epoch, history + [record]
+        )
+        eval_seconds += time.perf_counter() - t1
         record.update({k: v for k, v in val_result.flat("val").items() if "." not in k.split(".", 2)[-1]})
         record["val.fine_ce"] = val_preds.fine_ce
         history.append(record)

@@ -17,11 +17,12 @@ import torch
 from mlflow.entities import DatasetInput, InputTag
 from mlflow.tracking import MlflowClient
 
-from benchmark.core.config import RunConfig, flatten
+from benchmark.core.config import RunConfig
+from benchmark.core.hashing import flatten
 from benchmark.data import BagCollection
 from benchmark.metrics.evaluate import per_class_table
 from benchmark.metrics.figures import confusion_figure, roc_figure
-from benchmark.run.train import FoldOutcome
+from benchmark.run.outcome import FoldOutcome
 from benchmark.tracking.store import log_metrics, log_params
 
 __all__ = ["log_fold_outcome", "log_fold_setup"]
@@ -61,7 +62,19 @@ def _save_figure(client: MlflowClient, run_id: str, fig: plt.Figure, name: str) 
 def log_fold_outcome(
     client: MlflowClient, run_id: str, config: RunConfig, bags: BagCollection, outcome: FoldOutcome
 ) -> None:
-    h = bags.hierarchy
+    """Log a finished fold into its child run: metrics, per-class table, predictions, figures, checkpoint."""
+    log_metrics(client, run_id, _fold_metrics(outcome))
+    undefined = [f"{level}.{name}" for level, lm in outcome.test.levels.items() for name in lm.undefined]
+    if undefined:
+        client.set_tag(run_id, "benchmark.undefined_metrics", ",".join(undefined)[:5000])
+    client.log_table(run_id, per_class_table(outcome.test), "per_class.json")
+    client.log_text(run_id, _predictions_table(bags, outcome).to_csv(index=False), "predictions.csv")
+    _log_figures(client, run_id, config, bags, outcome)
+    _log_checkpoint(client, run_id, config, outcome)
+
+
+def _fold_metrics(outcome: FoldOutcome) -> dict[str, float]:
+    """Test metrics, the selected epoch's validation metrics (``val_best.*``) and the compute budget."""
     metrics = outcome.test.flat("test")
     metrics.update(
         {
@@ -82,12 +95,12 @@ def log_fold_outcome(
             "compute.optimizer_steps": outcome.steps,
         }
     )
-    log_metrics(client, run_id, metrics)
-    undefined = [f"{level}.{name}" for level, lm in outcome.test.levels.items() for name in lm.undefined]
-    if undefined:
-        client.set_tag(run_id, "benchmark.undefined_metrics", ",".join(undefined)[:5000])
-    client.log_table(run_id, per_class_table(outcome.test), "per_class.json")
+    return metrics
 
+
+def _predictions_table(bags: BagCollection, outcome: FoldOutcome) -> pd.DataFrame:
+    """One row per test slide: ids, true and predicted labels at every level and the class probabilities."""
+    h = bags.hierarchy
     preds = outcome.test_predictions
     y_fine = bags.fine_labels[preds.index]
     table = pd.DataFrame(
@@ -105,8 +118,15 @@ def log_fold_outcome(
         table["coarse_head_pred"] = [h.coarse[i] for i in preds.coarse_head_probs.argmax(1)]
         for k, c in enumerate(h.coarse):
             table[f"p_coarse_head.{c}"] = preds.coarse_head_probs[:, k]
-    client.log_text(run_id, table.to_csv(index=False), "predictions.csv")
+    return table
 
+
+def _log_figures(
+    client: MlflowClient, run_id: str, config: RunConfig, bags: BagCollection, outcome: FoldOutcome
+) -> None:
+    """Confusion matrices of every evaluated level and the fine one-vs-rest ROC curves (test part)."""
+    h = bags.hierarchy
+    preds = outcome.test_predictions
     for level, names in (("fine", h.fine), ("coarse", h.coarse), ("coarse_head", h.coarse)):
         if level in outcome.test.levels:
             fig = confusion_figure(
@@ -116,10 +136,15 @@ def log_fold_outcome(
     _save_figure(
         client,
         run_id,
-        roc_figure(y_fine, preds.fine_probs, h.fine, f"{config.model} — fine ROC (test)"),
+        roc_figure(
+            bags.fine_labels[preds.index], preds.fine_probs, h.fine, f"{config.model} — fine ROC (test)"
+        ),
         "figures/roc_fine.png",
     )
 
+
+def _log_checkpoint(client: MlflowClient, run_id: str, config: RunConfig, outcome: FoldOutcome) -> None:
+    """The selected state dict with its config (and feature statistics) as ``checkpoint.pt``."""
     buffer = io.BytesIO()
     # Plain tensors and builtins only, so the checkpoint loads with torch.load(weights_only=True).
     checkpoint = {

@@ -103,7 +103,7 @@ def _check_budget(study: optuna.Study, budget: dict) -> None:
         )
 
 
-def _default_params(config: RunConfig) -> dict[str, object]:
+def default_params(config: RunConfig) -> dict[str, object]:
     """The model's defaults under the search spaces' parameter names (trial 0 of a new study)."""
     params: dict[str, object] = {"train.lr": config.train.lr, "train.weight_decay": config.train.weight_decay}
     params.update({f"model.{k}": v for k, v in config.model_params.items()})
@@ -118,11 +118,11 @@ def run_tune(request: TuneRequest, observer: TuneObserver | None = None) -> list
     observer = observer or TuneObserver()
     _validate(request)
     models = expand_models(request.models)
-    if len(models) > 1 and (request.model_overrides or request.loss_overrides):
+    if len(models) > 1 and (request.overrides.model or request.overrides.loss):
         raise ConfigError("--set model.*/loss.* apply to one model; tune models separately.")
     for m in models:
         space_for(m)  # every model has a space (else: error listing those that do)
-    configure(request.tracking_uri)
+    configure(request.tracking.uri)
     bags, splits, _, digest = load_data(request)
     total = request.cv.total_folds
     folds = list(range(total)) if request.folds is None else sorted(set(request.folds))
@@ -135,16 +135,14 @@ def run_tune(request: TuneRequest, observer: TuneObserver | None = None) -> list
             data=request.data,
             cv=request.cv,
             seed=request.seed,
-            train_overrides=request.train_overrides,
-            model_overrides=request.model_overrides,
-            loss_overrides=request.loss_overrides,
+            overrides=request.overrides,
         )
         name = study_name(request, model, len(models))
         budget = _budget(request, config, bags, digest, folds)
         study = open_study(request, name, budget)
         _check_budget(study, budget)
         if request.default_trial and not study.trials:
-            study.enqueue_trial(_default_params(config), user_attrs={"source": "model defaults"})
+            study.enqueue_trial(default_params(config), user_attrs={"source": "model defaults"})
         existing = len(study.trials)
         client = MlflowClient()
         study_experiment(client, name, budget)  # created here, before any worker, so workers never race on it

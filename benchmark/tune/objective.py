@@ -29,13 +29,16 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from benchmark.core.config import CVConfig, DataConfig, RunConfig, config_hash
+from benchmark.core.config import CVConfig, DataConfig, RunConfig
 from benchmark.core.errors import BenchmarkError
+from benchmark.core.hashing import config_hash
 from benchmark.cv.files import fold_indices
 from benchmark.data import BagCollection
 from benchmark.metrics.evaluate import EvaluationResult
+from benchmark.run.outcome import FitResult
 from benchmark.run.resolve import resolve_run_config
-from benchmark.run.train import FitResult, fit_fold, fold_seed
+from benchmark.run.setup import fold_seed
+from benchmark.run.train import fit_fold
 from benchmark.tune.space import Overrides, SearchSpace
 
 __all__ = ["FoldData", "FoldProvider", "Objective", "TrialFailed", "trainval_fold", "validation_score"]
@@ -149,9 +152,7 @@ class Objective:
             data=self.data,
             cv=self.cv,
             seed=self.seed,
-            train_overrides=overrides.train,
-            model_overrides=overrides.model,
-            loss_overrides=overrides.loss,
+            overrides=overrides,
         )
         return config, overrides
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import optuna
 
-from benchmark.core.config import CVConfig, DataConfig
 from benchmark.core.errors import ConfigError
+from benchmark.run.request import RunRequest
 from benchmark.tune.storage import DEFAULT_STORAGE, quiet_experimental
 
 __all__ = ["PRUNERS", "StudySummary", "TuneObserver", "TuneRequest", "make_pruner", "study_name"]
@@ -16,49 +15,36 @@ __all__ = ["PRUNERS", "StudySummary", "TuneObserver", "TuneRequest", "make_prune
 PRUNERS = ("wilcoxon", "median", "none")
 
 
-@dataclass(frozen=True)
-class TuneRequest:
-    """What ``benchmark tune`` was asked to do (fields as in `benchmark.run.runner.RunRequest` where shared).
+@dataclass(frozen=True, kw_only=True)
+class TuneRequest(RunRequest):
+    """What ``benchmark tune`` was asked to do: a `RunRequest` (models, data, cv, seed, fixed overrides,
+    tracking, folds, threads) plus the study's settings.
 
     Attributes:
-        models: registry names, or ["all"]: one study per model, all with the same budget.
         trials: trials to add in this invocation (additive: 4 then 2 gives a 6-trial study).
         timeout: stop starting new trials after this many seconds (per worker).
         storage: Optuna storage URL (default ``sqlite:///optuna.db``); see `benchmark.tune.storage`.
         study: study name (one model) or prefix (several: ``<study>-<model>``); default ``<dataset>-<model>``.
         workers: local worker processes sharing the study (> 1 needs a server or journal storage).
-        train_overrides, model_overrides, loss_overrides: fixed ``--set`` values (epochs, patience...).
         metric: validation metric maximised (mean over folds).
         pruner: "wilcoxon" (default), "median" or "none".
-        folds: fold indices used by the objective (default: all folds of the protocol).
         heartbeat, grace, max_retry: RDB heartbeat interval and grace period (s), retries of a dead trial.
-        threads: torch CPU threads per worker (default: 1 with several workers, else torch's choice).
         default_trial: enqueue the model's default configuration as trial 0 of a new study.
+
+    ``models`` are one study each, all with the same budget; ``overrides`` are fixed for every trial;
+    ``threads`` is per worker (default: 1 with several workers, else torch's choice).
     """
 
-    models: Sequence[str]
     trials: int
-    data: DataConfig = field(default_factory=DataConfig)
-    cv: CVConfig = field(default_factory=CVConfig)
-    seed: int = 0
     timeout: float | None = None
     storage: str | None = None
     study: str | None = None
     workers: int = 1
-    train_overrides: Mapping[str, str] = field(default_factory=dict)
-    model_overrides: Mapping[str, str] = field(default_factory=dict)
-    loss_overrides: Mapping[str, str] = field(default_factory=dict)
     metric: str = "fine.auc"
     pruner: str = "wilcoxon"
-    folds: Sequence[int] | None = None
-    tracking_uri: str | None = None
-    splits_root: str = "splits"
-    splits_file: str | None = None
-    new_splits: bool = False
     heartbeat: int = 60
     grace: int | None = None
     max_retry: int = 3
-    threads: int | None = None
     default_trial: bool = True
 
     @property

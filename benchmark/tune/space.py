@@ -10,13 +10,12 @@ override keys, except derived parameters (CLAM's ``clam.bag_weight`` sets two lo
 from __future__ import annotations
 
 import importlib
-import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 import optuna
 
 from benchmark.core.errors import UnknownNameError
+from benchmark.core.overrides import Overrides
 from benchmark.core.registry import Registry
 from benchmark.models import MODELS, ensure_registered
 
@@ -31,40 +30,6 @@ __all__ = [
     "suggest_model",
     "suggest_optimizer",
 ]
-
-
-@dataclass(frozen=True)
-class Overrides:
-    """String overrides per config section, exactly as ``--set section.key=value`` would give them."""
-
-    train: Mapping[str, str] = field(default_factory=dict)
-    model: Mapping[str, str] = field(default_factory=dict)
-    loss: Mapping[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, dict[str, str]]:
-        return {"train": dict(self.train), "model": dict(self.model), "loss": dict(self.loss)}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Mapping[str, str]]) -> Overrides:
-        return cls(
-            **{k: {kk: str(vv) for kk, vv in data.get(k, {}).items()} for k in ("train", "model", "loss")}
-        )
-
-    @staticmethod
-    def combine(*layers: Overrides) -> Overrides:
-        """One set of overrides from several; a later layer wins on a key both set."""
-        out: dict[str, dict[str, str]] = {"train": {}, "model": {}, "loss": {}}
-        for layer in layers:
-            for section in out:
-                out[section].update(getattr(layer, section))
-        return Overrides(**out)
-
-    def flat(self) -> dict[str, str]:
-        """``{"train.lr": "0.0003", "model.dropout": "0.1", "loss.supcon.weight": "0.5"}``."""
-        return {f"{section}.{k}": v for section, values in self.to_dict().items() for k, v in values.items()}
 
 
 SearchSpace = Callable[[optuna.trial.BaseTrial], Overrides]
@@ -88,7 +53,7 @@ def register_space(*models: str) -> Callable[[SearchSpace], SearchSpace]:
 
     def decorator(fn: SearchSpace) -> SearchSpace:
         for name in models:
-            SPACES.register(name)(fn)
+            SPACES.add(name, fn)
         return fn
 
     return decorator
@@ -106,7 +71,7 @@ def space_for(model: str) -> SearchSpace:
         UnknownNameError: ``model`` is not a registered model (lists the valid ones), or has no space.
     """
     ensure_registered()
-    MODELS.entry(model)  # unknown model: valid names and the closest match
+    MODELS.get(model)  # unknown model: valid names and the closest match
     _ensure_spaces()
     if model not in SPACES:
         raise UnknownNameError(

@@ -20,8 +20,9 @@ from collections.abc import Mapping
 import optuna
 from mlflow.tracking import MlflowClient
 
-from benchmark.core.config import RunConfig, config_hash, flatten
-from benchmark.run.train import FitResult
+from benchmark.core.config import RunConfig
+from benchmark.core.hashing import config_hash, flatten
+from benchmark.run.outcome import FitResult
 from benchmark.tracking.store import ensure_experiment, log_metrics, log_params
 from benchmark.tune.objective import TrialHooks
 from benchmark.tune.space import Overrides

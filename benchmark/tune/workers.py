@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 
 import optuna
+import torch
 from mlflow.tracking import MlflowClient
 
 from benchmark.core.errors import BenchmarkError
@@ -23,7 +24,7 @@ from benchmark.run.runner import splits_for
 from benchmark.tracking.store import configure
 from benchmark.tune.objective import FoldProvider, Objective, TrialFailed, TrialHooks
 from benchmark.tune.request import TuneObserver, TuneRequest, make_pruner
-from benchmark.tune.space import Overrides, space_for
+from benchmark.tune.space import space_for
 from benchmark.tune.storage import open_storage
 from benchmark.tune.trial_runs import MlflowTrialHooks, study_experiment
 
@@ -84,7 +85,7 @@ class StudySetup:
 
 def _objective(setup: StudySetup, bags: BagCollection, splits, hooks: TrialHooks) -> Objective:  # noqa: ANN001
     r = setup.request
-    base = Overrides(train=r.train_overrides, model=r.model_overrides, loss=r.loss_overrides)
+    base = r.overrides
     folds = [int(f) for f in setup.budget["folds"].split(",")]
     return Objective(
         model=setup.model,
@@ -131,12 +132,10 @@ def load_data(request: TuneRequest) -> tuple[BagCollection, object, object, str]
 
 def worker_main(setup: StudySetup) -> None:
     """Entry point of a spawned worker process: same storage, same study, its share of the trials."""
-    import torch
-
     torch.set_num_threads(setup.request.threads or 1)
     logging.basicConfig(level=logging.WARNING, format=f"worker {setup.worker}: %(message)s")
     try:
-        configure(setup.request.tracking_uri)
+        configure(setup.request.tracking.uri)
         bags, splits, _, _ = load_data(setup.request)
         optimize(setup, bags, splits, None)
     except BenchmarkError as exc:

@@ -9,13 +9,13 @@ import pytest
 import torch
 from torch import nn
 
-from baselines._smooth_svm import HARD_THRESHOLD, smooth_top1_svm
+from baselines import HARD_THRESHOLD, smooth_top1_svm
 from baselines.clam import CLAMConfig, clam_instance_loss, masked_topk
 from benchmark.core.config import LossTerm
 from benchmark.core.contract import Targets
 from benchmark.core.errors import ConfigError
 from benchmark.core.hierarchy import Hierarchy
-from benchmark.models import build_model, default_loss_terms, model_defaults, resolve_model_params
+from benchmark.models import build_model, default_loss_terms, model_spec, resolve_model_params
 from benchmark.run.loss_weighting import compose_loss
 
 
@@ -339,7 +339,7 @@ def test_loss_terms_and_train_defaults():
         ).aux_losses
         == {}
     )
-    assert model_defaults("clam-sb")["train_defaults"] == {"lr": 2e-4, "weight_decay": 1e-5}
+    assert model_spec("clam-sb").train_defaults == {"lr": 2e-4, "weight_decay": 1e-5}
 
 
 def test_total_loss_is_0_7_bag_plus_0_3_instance():

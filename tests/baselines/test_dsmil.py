@@ -12,7 +12,7 @@ from baselines.dsmil import DSMIL, DSMILConfig, dsmil_loss_terms, masked_argmax,
 from benchmark.core.contract import Targets
 from benchmark.core.errors import ConfigError
 from benchmark.core.hierarchy import Hierarchy
-from benchmark.models import build_model, default_loss_terms, model_defaults, resolve_model_params
+from benchmark.models import build_model, default_loss_terms, model_spec, resolve_model_params
 
 
 def flat(c: int) -> Hierarchy:
@@ -146,7 +146,7 @@ def test_orthogonal_init_and_train_defaults():
     w = model.instance_classifier.weight  # (3, 16): orthonormal rows
     torch.testing.assert_close(w @ w.T, torch.eye(3), atol=1e-5, rtol=0)
     assert torch.all(model.bag_classifier.bias == 0)
-    assert model_defaults("dsmil")["train_defaults"] == {
+    assert model_spec("dsmil").train_defaults == {
         "lr": 1e-4,
         "weight_decay": 1e-3,
         "optimizer": "adam",

@@ -11,7 +11,7 @@ from baselines.dtfd import DTFD, DTFDConfig, group_of_rank, pseudo_bag_ids
 from benchmark.core.contract import Targets
 from benchmark.core.errors import ConfigError
 from benchmark.core.hierarchy import Hierarchy
-from benchmark.models import build_model, default_loss_terms, model_defaults, resolve_model_params
+from benchmark.models import build_model, default_loss_terms, model_spec, resolve_model_params
 
 D, C = 12, 3
 
@@ -217,7 +217,7 @@ def test_defaults_and_bad_config():
         ("fine_ce", 1.0),
         ("tier1_ce", 1.0),
     ]
-    assert model_defaults("dtfd")["train_defaults"] == {"lr": 1e-4, "weight_decay": 1e-4, "optimizer": "adam"}
+    assert model_spec("dtfd").train_defaults == {"lr": 1e-4, "weight_decay": 1e-4, "optimizer": "adam"}
     assert (
         resolve_model_params("dtfd")["n_pseudo_bags"] == 4
         and resolve_model_params("dtfd")["distill"] == "afs"

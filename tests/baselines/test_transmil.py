@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from baselines._nystrom import MaskedNystromAttention, iterative_pinv
+from baselines import MaskedNystromAttention, iterative_pinv
 from baselines.transmil import PPEG, TransMIL, TransMILConfig, grid_sides, square_index
 from benchmark.core.errors import ConfigError
 from benchmark.core.hierarchy import Hierarchy

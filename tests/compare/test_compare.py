@@ -1,4 +1,4 @@
-"""`benchmark.compare.comparison` against a real temporary MLflow SQLite store with known per-fold metrics."""
+"""`benchmark.compare` against a real temporary MLflow SQLite store with known per-fold metrics."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from mlflow.entities import Metric
 from rich.console import Console
 from scipy.stats import wilcoxon
 
-from benchmark.compare.comparison import Comparison, compare, paired_wilcoxon, plot_comparison
+from benchmark.compare import Comparison, compare, paired_wilcoxon, plot_comparison
 from benchmark.core.errors import BenchmarkError, ConfigError, SplitError, UnknownNameError
 
 EXP = "panda-sim"

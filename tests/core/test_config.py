@@ -6,10 +6,9 @@ from benchmark.core.config import (
     LossTerm,
     RunConfig,
     TrainConfig,
-    config_hash,
-    flatten,
 )
 from benchmark.core.errors import ConfigError
+from benchmark.core.hashing import config_hash, flatten
 from benchmark.core.overrides import apply_overrides, parse_set_options
 from benchmark.run.loss_weighting import schedule_factor
 

@@ -8,7 +8,7 @@ import pytest
 
 from benchmark.core.config import CVConfig
 from benchmark.core.errors import DataError, SplitError
-from benchmark.cv.files import (
+from benchmark.cv import (
     ROLES,
     default_split_path,
     describe_splits,

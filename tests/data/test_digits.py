@@ -207,11 +207,11 @@ def test_scale_and_its_limits() -> None:
 
 
 def test_registered_and_fast() -> None:
-    info = DATASETS.entry("digits-panda").meta["info"]
+    info = DATASETS.get("digits-panda").info
     assert info.hierarchy == PANDA_HIERARCHY and not info.needs_data_dir
-    assert DATASETS.entry("mnist-panda").meta["info"].hierarchy == PANDA_HIERARCHY
+    assert DATASETS.get("mnist-panda").info.hierarchy == PANDA_HIERARCHY
     start = time.perf_counter()
-    bags = DATASETS.get("digits-panda")(DataConfig(name="digits-panda"))
+    bags = DATASETS.get("digits-panda").load(DataConfig(name="digits-panda"))
     assert time.perf_counter() - start < 2.0
     assert len(bags) == 300 and bags.name == "digits-panda"
 

@@ -14,9 +14,9 @@ import pytest
 from benchmark.core.config import DataConfig
 from benchmark.core.errors import DataError
 from benchmark.data import fixtures as fx
-from benchmark.data.files import pack, real, stores
-from benchmark.data.files import packfile as _packfile
-from benchmark.data.files.real import load_panda
+from benchmark.data.files import pack, packfile, stores
+from benchmark.data.files.datasets import load_panda
+from benchmark.data.files.prepare import prepare
 
 
 @pytest.fixture
@@ -138,7 +138,7 @@ def test_interrupted_pack_leaves_no_cache(
     cfg: DataConfig, slides: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = {"n": 0}
-    original = _packfile.NpyAppender.write
+    original = packfile.NpyAppender.write
 
     def failing(self, x):
         calls["n"] += 1
@@ -146,11 +146,11 @@ def test_interrupted_pack_leaves_no_cache(
             raise RuntimeError("disk full (simulated)")
         return original(self, x)
 
-    monkeypatch.setattr(_packfile.NpyAppender, "write", failing)
+    monkeypatch.setattr(packfile.NpyAppender, "write", failing)
     with pytest.raises(RuntimeError, match="simulated"):
         pack.pack_dataset(cfg)
     assert _packs(cfg) == []  # neither the target nor a temporary directory is left
-    monkeypatch.setattr(_packfile.NpyAppender, "write", original)
+    monkeypatch.setattr(packfile.NpyAppender, "write", original)
     bags = load_panda(dataclasses.replace(cfg, preload_max_gb=0))
     _assert_same(bags, slides)
 
@@ -173,7 +173,7 @@ def test_pt_set_larger_than_estimated_spills_to_a_pack(
 ) -> None:
     fx.write_pt(tmp_path / "data", slides)
     fx.write_panda_csv(tmp_path / "data" / "train.csv", fx.panda_rows(list(slides)))
-    monkeypatch.setattr(_packfile, "estimate_size", lambda paths: (0, None))  # e.g. fp16 .pt files
+    monkeypatch.setattr(packfile, "estimate_size", lambda paths: (0, None))  # e.g. fp16 .pt files
     limit_bytes = 600  # more than the first bag, less than all bags
     cfg = DataConfig(
         name="panda",
@@ -216,7 +216,7 @@ def test_pack_dataset_rejects_simulated_datasets(tmp_path: Path) -> None:
 
 
 def test_npy_appender_writes_a_loadable_npy(tmp_path: Path) -> None:
-    app = _packfile.NpyAppender(tmp_path / "x.npy", 3)
+    app = packfile.NpyAppender(tmp_path / "x.npy", 3)
     a, b = np.arange(6, dtype=np.float32).reshape(2, 3), np.ones((4, 3), np.float32)
     app.write(a)
     app.write(b)
@@ -227,7 +227,7 @@ def test_npy_appender_writes_a_loadable_npy(tmp_path: Path) -> None:
 
 
 def test_leftovers_of_killed_packers_are_ignored_and_cleaned(cfg: DataConfig, slides: dict) -> None:
-    target = pack.pack_dir(cfg, real.prepare(cfg))
+    target = pack.pack_dir(cfg, prepare(cfg))
     target.parent.mkdir(parents=True)
     old = target.parent / f".tmp-{target.name}-dead"
     recent = target.parent / f".tmp-{target.name}-busy"

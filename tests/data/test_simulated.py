@@ -212,7 +212,7 @@ def test_scale_too_small_is_a_config_error(tmp_path):
     [("panda-sim", PandaSimParams(), panda_plan), ("bracs-sim", BracsSimParams(), bracs_plan)],
 )
 def test_registered_size_matches_the_plan(name, params, plan):
-    info = DATASETS.entry(name).meta["info"]
+    info = DATASETS.get(name).info
     lengths = plan(params, 0).lengths
     assert f"{params.n_slides} slides" in info.size and f"{int(lengths.sum()):,} instances" in info.size
     assert not info.needs_data_dir and info.hierarchy is not None

@@ -8,7 +8,7 @@ import pytest
 
 from benchmark.core.config import LossTerm
 from benchmark.core.errors import ConfigError
-from benchmark.models import default_loss_terms, model_defaults, resolve_model_params
+from benchmark.models import default_loss_terms, model_spec, resolve_model_params
 from benchmark.run.loss_weighting import schedule_factor
 from hmil.model import HMILCodeConfig, HMILConfig
 from hmil.presets import LADDER, PRESETS, loss_terms
@@ -82,9 +82,9 @@ def test_exact_loss_terms_per_preset():
 
 def test_training_defaults_follow_the_released_code():
     for name in ("hmil", "hmil-code", "hmil-pc"):
-        meta = model_defaults(name)
-        assert meta["train_defaults"] == {"lr": 1e-4, "weight_decay": 0.0, "optimizer": "adam"}
-        assert meta["reference_train"] == {"batch_size": 64}  # only with train.preset=reference
+        spec = model_spec(name)
+        assert spec.train_defaults == {"lr": 1e-4, "weight_decay": 0.0, "optimizer": "adam"}
+        assert spec.reference_train == {"batch_size": 64}  # only with train.preset=reference
 
 
 def _factors(config: HMILConfig, epoch: int, epochs: int) -> dict[str, float]:

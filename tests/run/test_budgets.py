@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from benchmark.core.config import BUDGET_FIELDS, CVConfig, DataConfig, config_hash
+from benchmark.core.config import BUDGET_FIELDS, CVConfig, DataConfig
 from benchmark.core.errors import ConfigError
+from benchmark.core.hashing import config_hash
+from benchmark.core.overrides import Overrides
 from benchmark.models import MODELS, ensure_registered, register_model
 from benchmark.run.resolve import log_dataset_protocol, resolve_run_config
 
@@ -21,8 +23,7 @@ def _config(model, data="panda-sim", **train):
         data=DataConfig(name=data),
         cv=CVConfig(),
         seed=0,
-        train_overrides={k: str(v) for k, v in train.items()},
-        model_overrides={},
+        overrides=Overrides(train={k: str(v) for k, v in train.items()}),
     )
 
 
@@ -107,8 +108,8 @@ def test_the_protocol_is_announced_in_one_log_line(caplog):
 )
 def test_the_dataset_recommends_its_cv_unless_folds_are_given(dataset, folds, expected):
     from benchmark.cli.args import build_parser
-    from benchmark.cli.commands import cv_config
+    from benchmark.cli.requests import run_request
 
     argv = ["run", "--dataset", dataset] + ([] if folds is None else ["--folds", str(folds)])
     args = build_parser("test")[0].parse_args(argv)
-    assert cv_config(args).n_folds == expected == args.folds
+    assert run_request(args).cv.n_folds == expected

@@ -13,8 +13,10 @@ from benchmark.core.errors import TrainingError
 from benchmark.core.hierarchy import Hierarchy
 from benchmark.data.bags import BagCollection, pad_batch
 from benchmark.models import build_model, resolve_model_params
+from benchmark.run.inference import predict
 from benchmark.run.loss_weighting import compose_loss
-from benchmark.run.train import fold_seed, predict, train_fold
+from benchmark.run.setup import fold_seed
+from benchmark.run.train import train_fold
 
 HIER = Hierarchy.from_groups({"neg": ["a"], "pos": ["b", "c"]})
 
@@ -150,7 +152,7 @@ def test_standardisation_uses_training_instances_only_and_keeps_padding_zero():
 
 
 def test_training_batches_cover_each_slide_once_and_bucket_by_length():
-    from benchmark.run.train import training_batches
+    from benchmark.run.setup import training_batches
 
     rng = np.random.default_rng(0)
     lengths = rng.integers(1, 200, size=100)

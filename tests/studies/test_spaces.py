@@ -5,12 +5,13 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from benchmark.core.config import BUDGET_FIELDS, CVConfig, DataConfig, config_hash
+from benchmark.core.config import BUDGET_FIELDS, CVConfig, DataConfig
 from benchmark.core.errors import UnknownNameError
+from benchmark.core.hashing import config_hash
 from benchmark.core.hierarchy import Hierarchy
 from benchmark.models import MODELS, build_model, ensure_registered
 from benchmark.run.resolve import resolve_run_config
-from benchmark.tune.engine import _default_params
+from benchmark.tune.engine import default_params
 from benchmark.tune.space import SPACE_MODULES, SPACES, Overrides, space_for
 
 ensure_registered()
@@ -23,9 +24,7 @@ def _resolve(model: str, overrides: Overrides):
         data=DataConfig(),
         cv=CVConfig(),
         seed=0,
-        train_overrides=overrides.train,
-        model_overrides=overrides.model,
-        loss_overrides=overrides.loss,
+        overrides=overrides,
     )
 
 
@@ -63,7 +62,7 @@ def test_space_builds_and_resolves(model):
 def test_default_trial_reproduces_the_default_config(model):
     """Trial 0 of a new study (the enqueued defaults) is exactly the model's default configuration."""
     default = _resolve(model, Overrides())
-    trial = optuna.trial.FixedTrial(_default_params(default))
+    trial = optuna.trial.FixedTrial(default_params(default))
     assert config_hash(_resolve(model, space_for(model)(trial))) == config_hash(default)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import benchmark.models
+import benchmark.run.encoders
 from benchmark.cli.main import main
 from benchmark.core.config import DataConfig
 from benchmark.cv.files import fold_indices, load_splits
@@ -25,7 +25,7 @@ def test_tune_never_passes_a_test_slide_to_the_model(tmp_path, monkeypatch):
     }
     assert len(slide_of) == len(full)  # first instances identify the slides
     seen: list[set[str]] = []
-    real_build = benchmark.models.build_model
+    real_build = benchmark.run.encoders.build_model
 
     def build_model(*args, **kwargs):
         model = real_build(*args, **kwargs)
@@ -41,7 +41,7 @@ def test_tune_never_passes_a_test_slide_to_the_model(tmp_path, monkeypatch):
         model.forward = recording_forward
         return model
 
-    monkeypatch.setattr(benchmark.models, "build_model", build_model)
+    monkeypatch.setattr(benchmark.run.encoders, "build_model", build_model)
     args = tune_args(tmp_path, "--model", "abmil", "--trials", "2", "--pruner", "none")
     args[args.index("--folds") + 1] = "3"
     assert main(args) == 0

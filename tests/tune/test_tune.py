@@ -9,7 +9,7 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-import benchmark.models
+import benchmark.run.encoders
 from benchmark.cli.main import main
 from benchmark.core.config import CVConfig, DataConfig
 from benchmark.core.errors import ConfigError
@@ -122,7 +122,7 @@ def test_models_all_style_list_gets_equal_budgets(tmp_path):
 
 
 def test_failed_trial_is_recorded_and_the_study_goes_on(tmp_path, monkeypatch):
-    real_build = benchmark.models.build_model
+    real_build = benchmark.run.encoders.build_model
     calls = []
 
     def flaky(*args, **kwargs):
@@ -131,7 +131,7 @@ def test_failed_trial_is_recorded_and_the_study_goes_on(tmp_path, monkeypatch):
             raise RuntimeError("simulated divergence")
         return real_build(*args, **kwargs)
 
-    monkeypatch.setattr(benchmark.models, "build_model", flaky)
+    monkeypatch.setattr(benchmark.run.encoders, "build_model", flaky)
     assert main(tune_args(tmp_path, "--model", "meanpool", "--trials", "2", "--pruner", "none")) == 0
     study = _study(tmp_path, "panda-sim-meanpool")
     assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE"]

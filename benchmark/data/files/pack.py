@@ -12,12 +12,10 @@ A pack lives in ``<cache_dir>/packs/<name>-<key>/`` (key = hash of dataset name,
 feature directory) and holds ``features.npy`` (T, D) float32, ``offsets.npy`` (S + 1,) int64 and
 ``index.json`` (slide ids, every source file's path/size/mtime_ns, dim, layout, sha256 of the packed
 features). It is stale when the slide list or any source file's size or mtime changes, and is then
-rebuilt. Packs are written to a temporary directory and renamed into place (see `_packfile`).
+rebuilt. Packs are written to a temporary directory and renamed into place (see `packfile`).
 
-``BagCollection.fingerprint`` = sha256 of a JSON document with the hierarchy and, per slide in order,
-(slide id, case id, fine label name, site, feature file name, file size, file mtime_ns). It is the same
-whether the features were preloaded or packed, changes whenever a label or a feature file changes
-(including a mere ``touch``), and does not depend on where the data directory is mounted.
+``BagCollection.fingerprint`` is `benchmark.data.files.sources.fingerprint`: the same whether the features
+were preloaded or packed.
 """
 
 from __future__ import annotations
@@ -26,7 +24,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -36,45 +33,22 @@ import numpy as np
 from benchmark.core.config import DataConfig
 from benchmark.core.errors import DataError
 from benchmark.data.bags import BagCollection
-from benchmark.data.files import packfile as _packfile
-from benchmark.data.files import stores
+from benchmark.data.files import packfile, stores
 from benchmark.data.files.packfile import PackBuilder, Sink
-from benchmark.data.files.sources import Sources
+from benchmark.data.files.prepare import prepare
+from benchmark.data.files.sources import Sources, fingerprint, source_stats
 
 __all__ = [
     "INDEX_VERSION",
     "build_collection",
-    "fingerprint",
     "fresh_pack_lengths",
     "pack_dataset",
     "pack_dir",
-    "source_stats",
 ]
 
 log = logging.getLogger(__name__)
 INDEX_VERSION = 1
 _GIB = 2**30
-
-
-def source_stats(paths: list[Path]) -> list[dict[str, Any]]:
-    """Per file: absolute path, size and mtime_ns (what decides whether a pack is stale)."""
-    out = []
-    for p in paths:
-        st = os.stat(p)
-        out.append({"path": str(Path(p).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
-    return out
-
-
-def fingerprint(src: Sources, stats: list[dict[str, Any]]) -> str:
-    """sha256 over labels and per-file (name, size, mtime_ns); see the module docstring."""
-    t, h = src.table, src.hierarchy
-    sites = t.sites if t.sites is not None else [None] * len(t.slide_ids)
-    rows = [
-        [sid, case, h.fine[lab], site, Path(st["path"]).name, st["size"], st["mtime_ns"]]
-        for sid, case, lab, site, st in zip(t.slide_ids, t.case_ids, t.fine_labels, sites, stats, strict=True)
-    ]
-    doc = json.dumps({"hierarchy": h.to_dict(), "slides": rows}, sort_keys=True, default=str)
-    return hashlib.sha256(doc.encode()).hexdigest()
 
 
 def pack_dir(cfg: DataConfig, src: Sources) -> Path:
@@ -107,7 +81,7 @@ def _validated(x: np.ndarray, path: Path, ref: tuple[int, Path] | None) -> np.nd
 
 def _read(src: Sources, stats: list[dict[str, Any]], target: Path, limit: int | None) -> dict[str, Any]:
     """Read every source once; returns RAM features or commits a pack (then ``pack`` is its path)."""
-    est_bytes, rows = _packfile.estimate_size(src.paths) if limit is not None else (0, None)
+    est_bytes, rows = packfile.estimate_size(src.paths) if limit is not None else (0, None)
     if limit is not None and est_bytes > limit:
         log.info(
             "estimated %.2f GiB > data.preload_max_gb=%.2f: packing to %s",
@@ -211,6 +185,42 @@ def _discard(target: Path, why: str) -> None:
     shutil.rmtree(target, ignore_errors=True)
 
 
+def _usable_pack(
+    target: Path, src: Sources, stats: list[dict[str, Any]], limit: int
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | None:
+    """The pack at ``target`` opened when it is up to date, else None (stale: logged; damaged: discarded)."""
+    try:
+        reason = _stale_reason(target, src, stats)
+        if reason is None:
+            return _open_pack(target, limit)
+        log.info("pack cache %s is stale (%s); rebuilding it", target, reason)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        _discard(target, f"{type(exc).__name__}: {exc}")
+    return None
+
+
+def _collection_info(
+    src: Sources, target: Path, features: np.ndarray, index: dict[str, Any] | None
+) -> dict[str, Any]:
+    """``BagCollection.info``: where the features came from and how they are held (``index``: the pack's)."""
+    info: dict[str, Any] = {
+        "layout": src.store.layout,
+        "features_dir": str(src.store.directory),
+        "labels": str(src.table.source),
+        "encoder": src.store.encoder or "",
+    }
+    if index is not None:
+        info |= {
+            "storage": "memmap" if isinstance(features, np.memmap) else "ram",
+            "pack_dir": str(target),
+            "content_sha256": index["content_sha256"],
+        }
+    else:
+        info |= {"storage": "ram", "pack_dir": ""}
+    info |= {"dim": int(features.shape[1]), "n_instances": int(features.shape[0])}
+    return info
+
+
 def build_collection(
     src: Sources, cfg: DataConfig, *, pack: bool = False, force: bool = False
 ) -> BagCollection:
@@ -230,39 +240,17 @@ def build_collection(
     limit = int(cfg.preload_max_gb * _GIB)
     stats = source_stats(src.paths)
     target = pack_dir(cfg, src)
-    loaded = None
     had_pack = target.exists()
-    if had_pack and not force:
-        try:
-            reason = _stale_reason(target, src, stats)
-            if reason is None:
-                loaded = _open_pack(target, limit)
-            else:
-                log.info("pack cache %s is stale (%s); rebuilding it", target, reason)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            _discard(target, f"{type(exc).__name__}: {exc}")
+    loaded = _usable_pack(target, src, stats, limit) if had_pack and not force else None
     if loaded is None:
         want_pack = pack or force or had_pack
         result = _read(src, stats, target, None if want_pack else limit)
         if "pack" in result:
             loaded = _open_pack(result["pack"], limit)
-    info: dict[str, Any] = {
-        "layout": src.store.layout,
-        "features_dir": str(src.store.directory),
-        "labels": str(src.table.source),
-        "encoder": src.store.encoder or "",
-    }
     if loaded is not None:
         features, offsets, index = loaded
-        info |= {
-            "storage": "memmap" if isinstance(features, np.memmap) else "ram",
-            "pack_dir": str(target),
-            "content_sha256": index["content_sha256"],
-        }
     else:
-        features, offsets = result["features"], result["offsets"]
-        info |= {"storage": "ram", "pack_dir": ""}
-    info |= {"dim": int(features.shape[1]), "n_instances": int(features.shape[0])}
+        features, offsets, index = result["features"], result["offsets"], None
     t = src.table
     return BagCollection(
         name=src.name,
@@ -274,7 +262,7 @@ def build_collection(
         hierarchy=src.hierarchy,
         sites=t.sites,
         fingerprint=fingerprint(src, stats),
-        info=info,
+        info=_collection_info(src, target, features, index),
     )
 
 
@@ -283,8 +271,6 @@ def pack_dataset(cfg: DataConfig, force: bool = False) -> Path:
 
     Used by ``benchmark data pack``. An up-to-date pack is kept unless ``force``.
     """
-    from benchmark.data.files.real import prepare  # real.py imports this module
-
     src = prepare(cfg)
     # preload_max_gb=0: only memory-map the result; nothing needs to be in RAM to write a pack.
     bags = build_collection(src, dataclasses.replace(cfg, preload_max_gb=0), pack=True, force=force)

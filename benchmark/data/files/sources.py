@@ -1,10 +1,15 @@
-"""What a file-backed dataset resolves to before any feature is read: labels joined to feature files."""
+"""What a file-backed dataset resolves to before any feature is read: labels joined to feature files, and
+the identity of those files (per-file size/mtime, the dataset fingerprint)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -13,7 +18,7 @@ from benchmark.core.hierarchy import Hierarchy
 from benchmark.data.files.labels import LabelTable
 from benchmark.data.files.stores import FeatureStore
 
-__all__ = ["Sources", "match_sources"]
+__all__ = ["Sources", "fingerprint", "match_sources", "source_stats"]
 
 log = logging.getLogger(__name__)
 _SHOW = 5
@@ -98,3 +103,29 @@ def match_sources(name: str, hierarchy: Hierarchy, table: LabelTable, store: Fea
         problems=problems,
         warnings=warnings,
     )
+
+
+def source_stats(paths: list[Path]) -> list[dict[str, Any]]:
+    """Per file: absolute path, size and mtime_ns (what decides whether a pack is stale)."""
+    out = []
+    for p in paths:
+        st = os.stat(p)
+        out.append({"path": str(Path(p).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+    return out
+
+
+def fingerprint(src: Sources, stats: list[dict[str, Any]]) -> str:
+    """sha256 of a JSON document with the hierarchy and, per slide in order, (slide id, case id, fine label
+    name, site, feature file name, file size, file mtime_ns).
+
+    It changes whenever a label or a feature file changes (including a mere ``touch``) and does not depend on
+    where the data directory is mounted. ``stats``: `source_stats` of ``src.paths``.
+    """
+    t, h = src.table, src.hierarchy
+    sites = t.sites if t.sites is not None else [None] * len(t.slide_ids)
+    rows = [
+        [sid, case, h.fine[lab], site, Path(st["path"]).name, st["size"], st["mtime_ns"]]
+        for sid, case, lab, site, st in zip(t.slide_ids, t.case_ids, t.fine_labels, sites, stats, strict=True)
+    ]
+    doc = json.dumps({"hierarchy": h.to_dict(), "slides": rows}, sort_keys=True, default=str)
+    return hashlib.sha256(doc.encode()).hexdigest()

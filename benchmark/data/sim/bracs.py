@@ -56,7 +56,7 @@ class BracsSimParams:
         normal_spread: norm of the normal-tissue prototypes.
         lesion_pos: position of PB … IC along the severity axis (close pairs are the hard ones).
         lesion_jitter: norm of each lesion's own random offset from that axis.
-        within_sd, noise_sd, slide_shift_sd, purity_min: see `_sim_core.FeatureSpace`.
+        within_sd, noise_sd, slide_shift_sd, purity_min: see `benchmark.data.sim.core.FeatureSpace`.
         patient_shift_sd: per-patient shift in the nuisance subspace.
         site_shift_sd: offset of the single scanner site.
         label_noise: share of slides moved to an adjacent subtype.

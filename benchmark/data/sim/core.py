@@ -3,7 +3,7 @@
 A simulated dataset is made in two passes so that it stays memory-bounded at any scale:
 
 1. **Plan** (O(S) memory): per slide, how many instances of each tissue pattern it holds, its site,
-   its case and its label. Cheap; drawn by the dataset module (`_sim_panda`, `_sim_bracs`).
+   its case and its label. Cheap; drawn by `benchmark.data.sim.panda` and `.bracs`.
 2. **Features** (O(largest bag) memory): `write_features` fills a ``.npy`` memmap slide by slide.
    Slide i draws from its own generator ``SeedSequence(seed, spawn_key=(FEATURE_STREAM, i))`` so a
    bag's features depend only on (seed, i, its plan) and never on chunking or on the other slides.
@@ -162,7 +162,8 @@ def write_features(
         seed: dataset seed (per-slide streams are spawned from it).
         background: pattern indices a lesion instance may be mixed with.
         dtype: storage dtype of the features.
-        embedding: the v2 feature model (`_sim_embed`), or None for v1 (isotropic noise, no softplus).
+        embedding: the v2 feature model (`benchmark.data.sim.embed`), or None for v1 (isotropic noise, no
+            softplus).
 
     Returns:
         (S + 1,) int64 offsets.
@@ -176,12 +177,7 @@ def write_features(
     pats = np.lib.format.open_memmap(
         out_dir / "patterns.npy", mode="w+", dtype=np.int8, shape=(int(offsets[-1]),)
     )
-    n_cases = int(plan.cases.max()) + 1 if len(plan.cases) else 0
-    r_n = space.nuisance.shape[1]
-    case_shift = (
-        np.stack([rng_for(seed, CASE_STREAM, c).standard_normal(r_n) for c in range(n_cases)])
-        * space.case_shift_sd
-    )
+    case_shift = _case_shifts(space, plan, seed)
     bg = np.asarray(background, dtype=np.int64)
     basis_t = np.ascontiguousarray(space.basis.T)  # (r, D); a transposed view is ~10x slower in matmul here
     morph_t = None
@@ -191,39 +187,68 @@ def write_features(
             morphology_basis(rng_for(seed, *MORPH_STREAM), occupied, embedding.morph_dim).T
         )
     for i in range(len(lengths)):
+        # One generator per slide, drawn in a fixed order: patterns, latents, lesion mixing, shift, noise.
         rng = rng_for(seed, FEATURE_STREAM, i)
-        pat = rng.permutation(np.repeat(np.arange(space.prototypes.shape[0]), plan.counts[i]))
-        z = space.prototypes[pat] + space.within_sd * rng.standard_normal(
-            (len(pat), space.prototypes.shape[1])
+        pat, z = _latent_instances(rng, space, plan.counts[i], bg)
+        shift = (
+            space.slide_shift_sd * rng.standard_normal(space.nuisance.shape[1]) + case_shift[plan.cases[i]]
         )
-        is_lesion = space.lesion[pat]
-        if is_lesion.any():
-            # Impure patches: a lesion instance is pulled towards a background pattern of its own slide.
-            bg_counts = plan.counts[i, bg].astype(np.float64)
-            p_bg = bg_counts / bg_counts.sum() if bg_counts.sum() > 0 else np.full(len(bg), 1.0 / len(bg))
-            m = int(is_lesion.sum())
-            w = rng.uniform(space.purity_min, 1.0, size=(m, 1))
-            mix = space.prototypes[rng.choice(bg, size=m, p=p_bg)]
-            z[is_lesion] = (
-                w * space.prototypes[pat[is_lesion]]
-                + (1.0 - w) * mix
-                + (z[is_lesion] - space.prototypes[pat[is_lesion]])
-            )
-        shift = space.slide_shift_sd * rng.standard_normal(r_n) + case_shift[plan.cases[i]]
-        site = plan.sites[i]
         signal = z.astype(np.float32) @ basis_t
         nuisance = space.nuisance @ shift.astype(np.float32)
-        if embedding is None:  # v1 (the -iso datasets): isotropic noise in every dimension
-            x = signal + nuisance[None, :]
-            x += space.noise_sd * rng.standard_normal(x.shape, dtype=np.float32)
-            x = space.site_scale[site] * x + space.site_offset[site]
-        else:
-            x = embed(
-                rng, signal, nuisance, embedding, morph_t, space.site_scale[site], space.site_offset[site]
-            )
-        feats[offsets[i] : offsets[i + 1]] = x
+        feats[offsets[i] : offsets[i + 1]] = _observed(
+            rng, signal, nuisance, space, plan.sites[i], embedding, morph_t
+        )
         pats[offsets[i] : offsets[i + 1]] = pat
     feats.flush()
     pats.flush()
     del feats, pats
     return offsets
+
+
+def _case_shifts(space: FeatureSpace, plan: SlidePlan, seed: int) -> np.ndarray:
+    """(n_cases, r_n) per-case nuisance shifts η_c, each case from its own stream."""
+    n_cases = int(plan.cases.max()) + 1 if len(plan.cases) else 0
+    r_n = space.nuisance.shape[1]
+    return (
+        np.stack([rng_for(seed, CASE_STREAM, c).standard_normal(r_n) for c in range(n_cases)])
+        * space.case_shift_sd
+    )
+
+
+def _latent_instances(
+    rng: np.random.Generator, space: FeatureSpace, counts: np.ndarray, bg: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One slide's patterns (N,), in random order, and latents z (N, r); ``counts``: (P,) per pattern."""
+    pat = rng.permutation(np.repeat(np.arange(space.prototypes.shape[0]), counts))
+    z = space.prototypes[pat] + space.within_sd * rng.standard_normal((len(pat), space.prototypes.shape[1]))
+    is_lesion = space.lesion[pat]
+    if is_lesion.any():
+        # Impure patches: a lesion instance is pulled towards a background pattern of its own slide.
+        bg_counts = counts[bg].astype(np.float64)
+        p_bg = bg_counts / bg_counts.sum() if bg_counts.sum() > 0 else np.full(len(bg), 1.0 / len(bg))
+        m = int(is_lesion.sum())
+        w = rng.uniform(space.purity_min, 1.0, size=(m, 1))
+        mix = space.prototypes[rng.choice(bg, size=m, p=p_bg)]
+        z[is_lesion] = (
+            w * space.prototypes[pat[is_lesion]]
+            + (1.0 - w) * mix
+            + (z[is_lesion] - space.prototypes[pat[is_lesion]])
+        )
+    return pat, z
+
+
+def _observed(
+    rng: np.random.Generator,
+    signal: np.ndarray,
+    nuisance: np.ndarray,
+    space: FeatureSpace,
+    site: int,
+    embedding: EmbeddingModel | None,
+    morph_t: np.ndarray | None,
+) -> np.ndarray:
+    """Features (N, D) from the signal (N, D) and the slide's nuisance shift (D,), at ``site``."""
+    if embedding is None:  # v1 (the -iso datasets): isotropic noise in every dimension
+        x = signal + nuisance[None, :]
+        x += space.noise_sd * rng.standard_normal(x.shape, dtype=np.float32)
+        return space.site_scale[site] * x + space.site_offset[site]
+    return embed(rng, signal, nuisance, embedding, morph_t, space.site_scale[site], space.site_offset[site])

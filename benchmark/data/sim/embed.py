@@ -5,7 +5,7 @@ non-negative, with strongly correlated channels, a steep PCA spectrum (a compact
 and a label-relevant tissue signal that is a small part of their variance. The v1 model (`panda-sim-iso`)
 adds isotropic σ = 1 noise to all D dimensions instead, so half its entries are negative and its
 effective rank is ≈ 376. v2 keeps v1's latent tissue model (prototypes, purity, slide/case/site effects,
-drawn exactly as in `_sim_core`) and changes how a latent instance becomes a feature vector::
+drawn exactly as in `benchmark.data.sim.core`) and changes how a latent instance becomes a feature vector::
 
     y = a_s · (g·B z + M u + N (ξ_i + η_c)) + o_s + b + σ·ε_D       pre-activation (D-dim)
     x = c · softplus(y)                                             feature, > 0 everywhere

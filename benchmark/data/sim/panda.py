@@ -101,7 +101,7 @@ class PandaSimParams:
         benign_spread: norm of the benign-tissue prototypes (orthogonal to the tumour axes).
         tumour_sep: distance of the tumour prototypes from the benign plane.
         d34, d45: prototype distances Gleason 3 → 4 (axis 1) and 4 → 5 (axis 2).
-        within_sd, noise_sd, slide_shift_sd, purity_min: see `_sim_core.FeatureSpace`.
+        within_sd, noise_sd, slide_shift_sd, purity_min: see `benchmark.data.sim.core.FeatureSpace`.
         provider_shift_sd, provider_scale: site offset sd and per-site scale.
         label_noise: share of slides moved to an adjacent ISUP grade.
     """

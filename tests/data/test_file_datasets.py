@@ -1,4 +1,4 @@
-"""Real-data loaders: ``panda``, ``bracs``, ``csv`` (benchmark.data.files.real)."""
+"""Real-data loaders: ``panda``, ``bracs``, ``csv`` (benchmark.data.files.datasets)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from benchmark.core.config import DataConfig
 from benchmark.core.errors import BenchmarkError, DataError
 from benchmark.data import fixtures as fx
+from benchmark.data.files.datasets import load_bracs, load_csv, load_panda
 from benchmark.data.files.labels import PANDA_KNOWN_MISLABELLED
-from benchmark.data.files.real import load_bracs, load_csv, load_panda
 from benchmark.data.loading import DATASETS, dataset_info
 
 WRITERS = {

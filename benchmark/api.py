@@ -1,0 +1,173 @@
+"""The benchmark as plain Python calls: the CLI and notebooks both use these.
+
+    >>> from benchmark import api
+    >>> from benchmark.core.config import DataConfig, CVConfig
+    >>> from benchmark.run.request import RunRequest
+    >>> summary = api.run(RunRequest(models=["abmil", "hmil"], data=DataConfig("panda-sim"),
+    ...                              cv=CVConfig(n_folds=2)))  # doctest: +SKIP
+    >>> api.compare(summary.tracking_uri, summary.experiment).to_markdown()  # doctest: +SKIP
+
+Every call takes a typed request (`RunRequest`, `TuneRequest`, `ValidationRequest`), validates it before any
+expensive work, and raises `benchmark.core.errors.BenchmarkError` subclasses for user errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from benchmark.compare.comparison import Comparison, plot_comparison
+from benchmark.compare.comparison import compare as compare_runs
+from benchmark.core.config import CVConfig, DataConfig
+from benchmark.core.errors import ConfigError
+from benchmark.core.overrides import Overrides
+from benchmark.cv.files import describe_splits
+from benchmark.data import BagCollection, load_dataset
+from benchmark.data.check import CheckReport, check_dataset
+from benchmark.data.files.pack import pack_dataset
+from benchmark.reproduce.runner import ValidationReport, ValidationRequest, run_validation
+from benchmark.run.ablate import DEFAULT_RUNGS, run_ablation
+from benchmark.run.observer import RunObserver
+from benchmark.run.request import RunRequest
+from benchmark.run.resolve import expand_models
+from benchmark.run.runner import RunSummary, run_benchmark, splits_for
+from benchmark.tracking.store import configure
+from benchmark.tune.best import BestParams, best_params
+from benchmark.tune.engine import StudySummary, TuneObserver, TuneRequest, run_tune
+
+__all__ = [
+    "TunedRun",
+    "ablate",
+    "check_data",
+    "compare",
+    "describe_splits",
+    "pack_data",
+    "plot_comparison",
+    "reproduce",
+    "run",
+    "run_tuned",
+    "set_threads",
+    "splits",
+    "tune",
+]
+
+
+def set_threads(threads: int | None) -> None:
+    """torch CPU threads of this process (None: torch's choice). Execution only: never part of a config hash."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+
+
+def run(request: RunRequest, observer: RunObserver | None = None) -> RunSummary:
+    """Train and test every requested model on identical folds, log to MLflow; resumable (finished folds are
+    skipped)."""
+    set_threads(request.threads)
+    return run_benchmark(request, observer)
+
+
+@dataclass
+class TunedRun:
+    """``run_tuned``'s result: the last run's summary, every method's parent, and the studies used."""
+
+    summary: RunSummary
+    parents: dict[str, str] = field(default_factory=dict)
+    studies: list[BestParams] = field(default_factory=list)
+
+
+def run_tuned(
+    request: RunRequest,
+    *,
+    study: str | None = None,
+    best: bool = False,
+    storage: str | None = None,
+    observer: RunObserver | None = None,
+) -> TunedRun:
+    """Train and test with tuned parameters: those of ``study`` (one model), or with ``best`` those of every
+    model's default study ``<dataset>-<model>``. Explicit overrides of ``request`` win over the study's."""
+    if bool(study) == bool(best):
+        raise ConfigError(
+            "--params-from and --best exclude each other; use one." if study else "give a study."
+        )
+    models = list(request.models)
+    if study:
+        found = best_params(study, storage)
+        if models not in (["all"], [found.model]):
+            raise ConfigError(
+                f"--params-from {study} tuned model {found.model!r}, not {','.join(models)}; "
+                f"drop --models or pass --models {found.model}."
+            )
+        plan = [found]
+    else:
+        plan = [best_params(f"{request.data.name}-{m}", storage) for m in expand_models(models)]
+    set_threads(request.threads)
+    result = None
+    for params in plan:
+        tuned = dataclasses.replace(
+            request,
+            models=[params.model],
+            overrides=Overrides.combine(params.overrides, request.overrides),  # explicit options win
+            label=f"{params.model}-tuned",
+            parent_tags=params.tags(),
+        )
+        summary = run_benchmark(tuned, observer)
+        result = result or TunedRun(summary)
+        result.summary = summary
+        result.parents.update(summary.parents)
+        result.studies.append(params)
+    return result
+
+
+def compare(tracking_uri: str | None, experiment: str, **options: object) -> Comparison:
+    """Methods × metrics (mean ± std over folds, paired test vs the best) of one experiment from MLflow;
+    ``options`` as `benchmark.compare.comparison.compare` (level, per_class, methods, split_digest, primary)."""
+    return compare_runs(configure(tracking_uri), experiment, **options)
+
+
+def ablate(
+    request: RunRequest,
+    rungs: Sequence[str] = DEFAULT_RUNGS,
+    observer: RunObserver | None = None,
+    *,
+    model: str = "hmil",
+) -> dict[str, Comparison]:
+    """HMIL's ablation ladder on identical folds; returns the ladder table per label level."""
+    set_threads(request.threads)
+    return run_ablation(request, rungs, observer, model=model)
+
+
+def tune(request: TuneRequest, observer: TuneObserver | None = None) -> list[StudySummary]:
+    """Add ``request.trials`` Optuna trials to every requested model's study (validation folds only)."""
+    set_threads(request.threads)  # this process's trials; spawned workers set their own (default 1)
+    return run_tune(request, observer)
+
+
+def reproduce(request: ValidationRequest, observer: RunObserver | None = None) -> ValidationReport:
+    """``benchmark validate``: ABMIL on the classical MIL sets against Ilse et al. (2018)."""
+    set_threads(request.threads)
+    return run_validation(request, observer if not request.report_only else None)
+
+
+def splits(
+    data: DataConfig, cv: CVConfig, *, new_splits: bool = False
+) -> tuple[BagCollection, pd.DataFrame, Path, str]:
+    """The dataset and its split table, file and sha256 digest (created on first use, then reused)."""
+    bags = load_dataset(data)
+    split_table, path, digest = splits_for(
+        RunRequest(models=[], data=data, cv=cv, new_splits=new_splits), bags
+    )
+    return bags, split_table, path, digest
+
+
+def check_data(data: DataConfig) -> CheckReport:
+    """Validate every slide of a dataset (files, dims, NaN/Inf, labels, duplicates)."""
+    return check_dataset(data)
+
+
+def pack_data(data: DataConfig, *, force: bool = False) -> Path:
+    """Build (or reuse) the packed memory-mapped feature cache of a dataset."""
+    return Path(pack_dataset(data, force=force))

@@ -1,0 +1,157 @@
+"""Parsed options → the typed requests of `benchmark.api` (`RunRequest`, `TuneRequest`, `ValidationRequest`).
+
+Options left at None were not given: the value then comes from ``--config FILE`` when there is one, else from
+the config dataclass's default. Typed values go straight into the request (``--batch-size 16`` stays the
+int 16); only ``--set`` strings are cast, per field, when the config is resolved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shlex
+from collections.abc import Sequence
+
+from benchmark.core.config import CVConfig, DataConfig, TrackingConfig
+from benchmark.core.overrides import Overrides
+from benchmark.data.loading import dataset_info
+from benchmark.reproduce.runner import ValidationRequest, protocol_for
+from benchmark.run.config_file import load_request
+from benchmark.run.request import RunRequest
+from benchmark.tune.request import TuneRequest
+
+__all__ = ["cv_config", "data_config", "names", "run_request", "tune_request", "validation_request"]
+
+# option dest → DataConfig field / TrainConfig field
+_DATA_OPTIONS = {
+    "dataset": "name",
+    "data_dir": "data_dir",
+    "labels": "labels",
+    "hierarchy": "hierarchy",
+    "features": "features",
+    "scale": "scale",
+    "data_seed": "seed",
+    "cache_dir": "cache_dir",
+    "preload_max_gb": "preload_max_gb",
+}
+_TRAIN_OPTIONS = {
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "max_instances": "max_instances",
+    "device": "device",
+    "train_preset": "preset",
+    "patience": "patience",
+}
+
+
+def names(text: str) -> list[str]:
+    """``"abmil, hmil"`` → ``["abmil", "hmil"]``."""
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _given(args: argparse.Namespace, options: dict[str, str]) -> dict[str, object]:
+    return {
+        field: getattr(args, opt) for opt, field in options.items() if getattr(args, opt, None) is not None
+    }
+
+
+def data_config(args: argparse.Namespace, base: DataConfig | None = None) -> DataConfig:
+    """The dataset options over ``base`` (a run file's) or the defaults; $BENCHMARK_DATA_DIR when no data dir."""
+    data = dataclasses.replace(base or DataConfig(), **_given(args, _DATA_OPTIONS))
+    if data.data_dir is None and os.environ.get("BENCHMARK_DATA_DIR"):
+        data = dataclasses.replace(data, data_dir=os.environ["BENCHMARK_DATA_DIR"])
+    return data
+
+
+def cv_config(args: argparse.Namespace, dataset: str, base: CVConfig | None = None) -> CVConfig:
+    """The split protocol: ``--folds`` when given, else the run file's, else the dataset's recommended k
+    (10 on the classical MIL sets, as Ilse et al.), else 5; ``--protocol mc`` is the paper's 80/10/10."""
+    cv = base or CVConfig(n_folds=int(dataset_info(dataset).cv_defaults.get("n_folds", 5)))
+    if args.protocol == "mc":
+        cv = dataclasses.replace(cv, protocol="mc", val_fraction=0.1, test_fraction=0.1)
+    elif args.protocol == "kfold":
+        cv = dataclasses.replace(cv, protocol="kfold", val_fraction=0.2, test_fraction=0.1)
+    given = _given(
+        args, {"folds": "n_folds", "split_seed": "seed", "splits_dir": "splits_dir", "splits": "splits_file"}
+    )
+    return dataclasses.replace(cv, **given)
+
+
+def _tracking(args: argparse.Namespace, base: TrackingConfig | None = None) -> TrackingConfig:
+    return dataclasses.replace(
+        base or TrackingConfig(), **_given(args, {"tracking_uri": "uri", "experiment": "experiment"})
+    )
+
+
+def _overrides(args: argparse.Namespace) -> Overrides:
+    """``--set`` values, then the typed training options (which win over a ``--set`` of the same field)."""
+    return Overrides.combine(
+        Overrides.from_set_options(args.set), Overrides(train=_given(args, _TRAIN_OPTIONS))
+    )
+
+
+def run_request(args: argparse.Namespace, models: Sequence[str] | None = None) -> RunRequest:
+    """``benchmark run``/``ablate`` options (over ``--config FILE`` when given) as a `RunRequest`."""
+    base = load_request(args.config) if getattr(args, "config", None) else None
+    data = data_config(args, base.data if base else None)
+    if models is None:
+        models = names(args.models) if args.models else (list(base.models) if base else ["all"])
+    seed = args.seed if args.seed is not None else (base.seed if base else 0)
+    return RunRequest(
+        models=models,
+        data=data,
+        cv=cv_config(args, data.name, base.cv if base else None),
+        seed=seed,
+        overrides=Overrides.combine(base.overrides, _overrides(args)) if base else _overrides(args),
+        tracking=_tracking(args, base.tracking if base else None),
+        new_splits=args.new_splits,
+        folds=args.fold,
+        threads=args.threads,
+    )
+
+
+def tune_request(args: argparse.Namespace) -> TuneRequest:
+    """``benchmark tune`` options as a `TuneRequest`."""
+    data = data_config(args)
+    return TuneRequest(
+        models=names(args.models),
+        trials=args.trials,
+        data=data,
+        cv=cv_config(args, data.name),
+        seed=args.seed,
+        overrides=_overrides(args),
+        tracking=_tracking(args),
+        new_splits=args.new_splits,
+        folds=args.fold,
+        threads=args.threads,
+        timeout=args.timeout,
+        storage=args.storage,
+        study=args.study,
+        workers=args.workers,
+        metric=args.metric,
+        pruner=args.pruner,
+        heartbeat=args.heartbeat,
+        grace=args.grace,
+        max_retry=args.max_retry,
+        default_trial=not args.no_default_trial,
+    )
+
+
+def validation_request(args: argparse.Namespace) -> ValidationRequest:
+    """``benchmark validate`` options as a `ValidationRequest`."""
+    return ValidationRequest(
+        datasets=names(args.datasets),
+        models=names(args.models),
+        protocol=protocol_for(quick=args.quick, repeats=args.repeats),
+        tracking=TrackingConfig(uri=args.tracking_uri),
+        cv=CVConfig(splits_dir=args.splits_dir),
+        folds=args.fold,
+        threads=args.threads,
+        output=args.output,
+        context_folds=args.context_folds,
+        command_line="benchmark " + shlex.join(getattr(args, "argv", None) or ["validate"]),
+        note=args.note,
+        report_only=args.report_only,
+    )

@@ -1,0 +1,66 @@
+"""``benchmark run`` (also with ``--params-from``/``--best``) and ``benchmark ablate``: parse, call
+`benchmark.api`, render."""
+
+from __future__ import annotations
+
+import argparse
+
+from benchmark import api
+from benchmark.cli.progress import RichObserver
+from benchmark.cli.render import console
+from benchmark.cli.requests import run_request
+from benchmark.run.ablate import DEFAULT_RUNGS
+from benchmark.run.runner import RunSummary
+
+__all__ = ["cmd_ablate", "cmd_run"]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    request = run_request(args)
+    with RichObserver(console) as observer:
+        if args.params_from or args.best:  # parameters from an Optuna study (`benchmark tune`)
+            tuned = api.run_tuned(
+                request, study=args.params_from, best=args.best, storage=args.storage, observer=observer
+            )
+            summary, methods = tuned.summary, list(tuned.parents)
+        else:
+            summary = api.run(request, observer)
+            methods = list(summary.parents)
+    if args.params_from or args.best:
+        for best in tuned.studies:
+            console.print(
+                f"{best.model}-tuned: parameters of study {best.study} trial {best.trial} "
+                f"(validation {best.value:.4f})"
+            )
+    _report(summary, methods, compare=not args.no_compare)
+    return 0
+
+
+def _report(summary: RunSummary, methods: list[str], *, compare: bool) -> None:
+    console.print(
+        f"[bold]MLflow[/bold] {summary.tracking_uri}  experiment [bold]{summary.experiment}[/bold]  "
+        f"splits {summary.split_file} (sha256 {summary.split_digest[:12]}…)"
+    )
+    for model, skipped in summary.skipped.items():
+        if skipped:
+            console.print(f"{model}: skipped finished fold(s) {skipped}")
+    if compare:
+        result = api.compare(
+            summary.tracking_uri, summary.experiment, methods=methods, split_digest=summary.split_digest
+        )
+        console.print(result.to_rich_table())
+    console.print("Browse the runs: [bold]mlflow ui --backend-store-uri " + summary.tracking_uri + "[/bold]")
+
+
+def cmd_ablate(args: argparse.Namespace) -> int:
+    rungs = [r.strip() for r in args.rungs.split(",") if r.strip()] if args.rungs else list(DEFAULT_RUNGS)
+    with RichObserver(console) as observer:
+        tables = api.ablate(run_request(args, [args.model]), rungs, observer, model=args.model)
+    for level, table in tables.items():
+        if args.format == "json":
+            print(table.to_json())
+        elif args.format == "md":
+            print(f"### {level}\n\n{table.to_markdown()}\n")
+        else:
+            console.print(table.to_rich_table())
+    return 0

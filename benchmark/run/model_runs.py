@@ -1,0 +1,202 @@
+"""One model's runs in MLflow: the parent run (created once, found again on resume) and one child run per fold.
+
+A crash leaves the unfinished child FAILED (Ctrl-C: KILLED); a SIGKILLed child is left RUNNING by necessity
+and is marked KILLED by the next run before its fold is redone. A parent is FINISHED only when every fold
+of the protocol has a FINISHED child.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from mlflow.entities import Run, RunStatus
+from mlflow.tracking import MlflowClient
+
+from benchmark import __version__
+from benchmark.core.config import RunConfig
+from benchmark.core.hashing import config_hash, flatten
+from benchmark.data import BagCollection
+from benchmark.run.observer import RunObserver
+from benchmark.run.setup import fold_seed
+from benchmark.run.train import train_fold
+from benchmark.tracking.fold_logging import log_fold_outcome, log_fold_setup
+from benchmark.tracking.store import (
+    BufferedCurves,
+    aggregate_folds,
+    find_parent,
+    finished_folds,
+    git_commit,
+    log_metrics,
+    log_params,
+    mark_stale_children,
+    results_json,
+)
+
+__all__ = ["RunContext", "run_model"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every model of one ``benchmark run`` shares: the store, the data and the folds.
+
+    Attributes:
+        client, exp_id: the MLflow client and experiment id.
+        bags: the dataset.
+        splits, split_path, digest: the split table, its file and sha256.
+        folds: the fold indices to run.
+        parts: fold → {"train"/"val"/"test": slide indices into ``bags``}.
+        observer: progress hooks.
+    """
+
+    client: MlflowClient
+    exp_id: str
+    bags: BagCollection
+    splits: pd.DataFrame
+    split_path: Path
+    digest: str
+    folds: Sequence[int]
+    parts: Mapping[int, Mapping[str, np.ndarray]]
+    observer: RunObserver
+
+
+def run_model(
+    ctx: RunContext, config: RunConfig, method: str, parent_tags: Mapping[str, str]
+) -> tuple[str, list[int]]:
+    """Train and test ``config`` on every fold of ``ctx`` not yet FINISHED; returns (parent id, skipped folds)."""
+    ident = {
+        "benchmark.method": method,
+        "benchmark.dataset": ctx.bags.name,
+        "benchmark.config_hash": config_hash(config),
+        "benchmark.split_digest": ctx.digest,
+        # Same config and folds on different features (another encoder, regenerated data) is another result.
+        "benchmark.data_fingerprint": ctx.bags.fingerprint,
+    }
+    parent_id = _open_parent(ctx, config, method, ident, parent_tags)
+    done = finished_folds(ctx.client, ctx.exp_id, parent_id)
+    skipped = sorted(f for f in ctx.folds if f in done)
+    ctx.observer.on_model_start(method, ctx.folds, skipped, config.train.epochs)
+    try:
+        for fold in ctx.folds:
+            if fold not in done:
+                done[fold] = _run_fold(ctx, config, method, ident, parent_id, fold)
+    except BaseException as exc:
+        ctx.client.set_terminated(parent_id, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        raise
+    aggregated = aggregate_folds({f: done[f] for f in sorted(done)})
+    complete = all(f in done for f in range(config.cv.total_folds))
+    _close_parent(ctx.client, parent_id, aggregated, n_finished=len(done), complete=complete)
+    ctx.observer.on_model_end(method, aggregated)
+    return parent_id, skipped
+
+
+def _open_parent(
+    ctx: RunContext, config: RunConfig, method: str, ident: Mapping[str, str], parent_tags: Mapping[str, str]
+) -> str:
+    """The parent run of (method, config, folds, data): found again on resume, else created with the params."""
+    client = ctx.client
+    parent = find_parent(client, ctx.exp_id, ident)
+    if parent is None:
+        tags = {
+            **ident,
+            "benchmark.role": "parent",
+            "benchmark.split_file": str(ctx.split_path),
+            "benchmark.n_folds": str(config.cv.total_folds),
+            "benchmark.protocol": config.cv.protocol,
+            "benchmark.version": __version__,
+        }
+        commit = git_commit()
+        if commit:
+            tags["benchmark.git_commit"] = commit
+        parent = client.create_run(
+            ctx.exp_id, tags=tags, run_name=f"{method}-{ident['benchmark.config_hash'][:8]}"
+        )
+        log_params(client, parent.info.run_id, _params(config, ctx.bags))
+        client.log_dict(parent.info.run_id, config.to_dict(), "config.json")
+    else:
+        client.update_run(parent.info.run_id, status="RUNNING")
+    parent_id = parent.info.run_id
+    for key, value in parent_tags.items():
+        client.set_tag(parent_id, key, value)
+    killed = mark_stale_children(client, ctx.exp_id, parent_id)
+    if killed:
+        log.warning("%s: %d child run(s) left RUNNING by a dead process were marked KILLED", method, killed)
+    return parent_id
+
+
+def _close_parent(
+    client: MlflowClient,
+    parent_id: str,
+    aggregated: Mapping[str, Mapping[str, object]],
+    *,
+    n_finished: int,
+    complete: bool,
+) -> None:
+    """Log the mean ± std over the finished folds; FINISHED only when every fold of the protocol is."""
+    client.log_text(parent_id, results_json(aggregated), "results.json")
+    flat = {f"{k}.mean": v["mean"] for k, v in aggregated.items()}
+    flat.update({f"{k}.std": v["std"] for k, v in aggregated.items()})
+    log_metrics(client, parent_id, flat)
+    rows = [  # overall metrics only (per-class rows live in the fold tables)
+        {"metric": k, "mean": v["mean"], "std": v["std"], "n": v["n"]}
+        for k, v in aggregated.items()
+        if k.count(".") == 2
+    ]
+    client.log_table(parent_id, pd.DataFrame(rows), "summary.json")
+    client.set_tag(parent_id, "benchmark.folds_finished", str(n_finished))
+    client.set_terminated(parent_id, "FINISHED" if complete else RunStatus.to_string(RunStatus.SCHEDULED))
+
+
+def _params(config: RunConfig, bags: BagCollection) -> dict[str, object]:
+    params: dict[str, object] = dict(flatten(config))
+    params.update(
+        {
+            "data.n_slides": len(bags),
+            "data.dim": bags.dim,
+            "data.fingerprint": bags.fingerprint,
+            "data.hierarchy": bags.hierarchy.describe(),
+        }
+    )
+    for k, v in (bags.info or {}).items():
+        params[f"data.info.{k}"] = v
+    return params
+
+
+def _run_fold(
+    ctx: RunContext, config: RunConfig, method: str, ident: Mapping[str, str], parent_id: str, fold: int
+) -> Run:
+    """One child run: train on the fold's train part, select on val, test; FINISHED or FAILED/KILLED."""
+    client = ctx.client
+    seed = fold_seed(config.seed, fold)
+    tags = {**ident, "benchmark.role": "fold", "benchmark.fold": str(fold), "mlflow.parentRunId": parent_id}
+    run_id = client.create_run(ctx.exp_id, tags=tags, run_name=f"{method}-fold{fold}").info.run_id
+    ctx.observer.on_fold_start(method, fold)
+    curves = BufferedCurves(client, run_id)
+    try:
+        log_fold_setup(
+            client, run_id, config, ctx.bags, ctx.splits, ctx.split_path, fold, seed, ctx.parts[fold]
+        )
+
+        def on_epoch(epoch: int, record: Mapping[str, float]) -> None:
+            curves.add(record, step=epoch)
+            ctx.observer.on_epoch(method, fold, epoch, record)
+
+        outcome = train_fold(config, ctx.bags, ctx.parts[fold], seed=seed, on_epoch=on_epoch)
+        curves.flush()
+        log_fold_outcome(client, run_id, config, ctx.bags, outcome)
+    except BaseException as exc:
+        try:
+            curves.flush()  # keep the curves of a failed or interrupted fold for diagnosis
+        except Exception:  # noqa: BLE001 - never mask the original error
+            log.warning("could not write the curves of %s fold %d", method, fold)
+        client.set_terminated(run_id, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        raise
+    client.set_terminated(run_id, "FINISHED")
+    ctx.observer.on_fold_end(method, fold, outcome)
+    return client.get_run(run_id)

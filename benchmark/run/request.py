@@ -1,0 +1,49 @@
+"""What a run is asked to do: `RunRequest`, shared by ``benchmark run``, ``ablate``, ``tune`` and ``validate``
+(`benchmark.tune.request.TuneRequest` and `benchmark.reproduce.runner.ValidationRequest` extend it)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from benchmark.core.config import CVConfig, DataConfig, TrackingConfig
+from benchmark.core.errors import ConfigError
+from benchmark.core.overrides import Overrides
+
+__all__ = ["RunRequest"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunRequest:
+    """A request to train and test models on identical folds.
+
+    Attributes:
+        models: registry names, or ["all"].
+        data, cv: dataset and split protocol (``cv.splits_dir``/``cv.splits_file`` say where the folds are).
+        seed: run seed (fold seeds derive from it).
+        overrides: ``train.*``/``model.*``/``loss.*`` values over the resolved defaults (typed from CLI options
+            and config files, strings from ``--set``).
+        tracking: MLflow store and experiment (default: the dataset name).
+        new_splits: regenerate the default split file / accept a digest differing from the recorded one.
+        folds: run only these fold indices (default all).
+        threads: torch CPU threads of this process (default: torch's choice); execution only, not hashed.
+        label: method name recorded in MLflow instead of the model name (one model only), e.g. the rungs
+            of an ablation ladder ("hmil+ham").
+        parent_tags: extra tags on the parent run (e.g. ``benchmark.params_from.study`` for tuned runs).
+    """
+
+    models: Sequence[str]
+    data: DataConfig = field(default_factory=DataConfig)
+    cv: CVConfig = field(default_factory=CVConfig)
+    seed: int = 0
+    overrides: Overrides = field(default_factory=Overrides)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    new_splits: bool = False
+    folds: Sequence[int] | None = None
+    threads: int | None = None
+    label: str | None = None
+    parent_tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"--threads must be ≥ 1, got {self.threads}.")
