@@ -20,6 +20,7 @@ __all__ = ["build_parser"]
 
 
 def build_parser(version: str) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The top-level parser and its subcommand parsers by name (in the order `--help` lists them)."""
     parser = argparse.ArgumentParser(
         prog="benchmark",
         description="hmil-bench: hierarchical MIL benchmark on identical folds, tracked in MLflow.",
@@ -29,6 +30,17 @@ def build_parser(version: str) -> tuple[argparse.ArgumentParser, dict[str, argpa
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     subs: dict[str, argparse.ArgumentParser] = {}
 
+    _add_run(sub, subs)
+    add_tune_command(sub, subs)
+    _add_ablate(sub, subs)
+    add_validate_command(sub, subs)
+    _add_compare(sub, subs)
+    add_data_commands(sub, subs)
+    return parser, subs
+
+
+def _add_run(sub, subs: dict[str, argparse.ArgumentParser]) -> None:  # noqa: ANN001 - argparse's private type
+    """``benchmark run``."""
     p = subs["run"] = sub.add_parser(
         "run",
         help="train and test models on every fold, log to MLflow",
@@ -38,8 +50,10 @@ def build_parser(version: str) -> tuple[argparse.ArgumentParser, dict[str, argpa
     )
     add_run_options(p, models=True)
     add_tuned_options(p)
-    add_tune_command(sub, subs)
 
+
+def _add_ablate(sub, subs: dict[str, argparse.ArgumentParser]) -> None:  # noqa: ANN001 - argparse's private type
+    """``benchmark ablate``: HMIL's ablation ladder."""
     p = subs["ablate"] = sub.add_parser(
         "ablate",
         help="HMIL ablation ladder on identical folds, with paired tests vs the full model",
@@ -63,8 +77,9 @@ def build_parser(version: str) -> tuple[argparse.ArgumentParser, dict[str, argpa
         help="hmil (the paper's shared heads, default) or hmil-pc (per-class heads, not in the paper)",
     )
 
-    add_validate_command(sub, subs)
 
+def _add_compare(sub, subs: dict[str, argparse.ArgumentParser]) -> None:  # noqa: ANN001 - argparse's private type
+    """``benchmark compare``."""
     p = subs["compare"] = sub.add_parser(
         "compare",
         help="methods × metrics table from MLflow",
@@ -85,6 +100,3 @@ def build_parser(version: str) -> tuple[argparse.ArgumentParser, dict[str, argpa
         "--primary", default="auc", help="metric used for the paired test vs the best (default auc)"
     )
     add_common(p)
-
-    add_data_commands(sub, subs)
-    return parser, subs

@@ -12,6 +12,14 @@ __all__ = ["add_data_commands"]
 
 def add_data_commands(sub, subs: dict[str, argparse.ArgumentParser]) -> None:  # noqa: ANN001 - argparse's private type
     """Register the data and tool commands on the subcommand parser."""
+    _add_catalog(sub, subs)
+    _add_splits(sub, subs)
+    _add_data(sub, subs)
+    _add_perf(sub, subs)
+
+
+def _add_catalog(sub, subs: dict[str, argparse.ArgumentParser]) -> None:  # noqa: ANN001 - argparse's private type
+    """``benchmark datasets`` and ``benchmark models``."""
     p = subs["datasets"] = sub.add_parser("datasets", help="list datasets with sizes and hierarchies")
     p.add_argument("--format", choices=("table", "json"), default="table")
     add_common(p)
@@ -19,6 +27,9 @@ def add_data_commands(sub, subs: dict[str, argparse.ArgumentParser]) -> None:  #
     p.add_argument("--format", choices=("table", "json"), default="table")
     add_common(p)
 
+
+def _add_splits(sub, subs: dict[str, argparse.ArgumentParser]) -> None:  # noqa: ANN001 - argparse's private type
+    """``benchmark splits make|show``."""
     p = subs["splits"] = sub.add_parser("splits", help="make or show the split file of a dataset")
     ssub = p.add_subparsers(dest="action", metavar="ACTION")
     for name, text in (
@@ -32,6 +43,9 @@ def add_data_commands(sub, subs: dict[str, argparse.ArgumentParser]) -> None:  #
         add_common(q)
     p.set_defaults(action=None)
 
+
+def _add_data(sub, subs: dict[str, argparse.ArgumentParser]) -> None:  # noqa: ANN001 - argparse's private type
+    """``benchmark data check|stats|pack``."""
     p = subs["data"] = sub.add_parser("data", help="validate, describe or pack a dataset's feature files")
     dsub = p.add_subparsers(dest="action", metavar="ACTION")
     q = dsub.add_parser(
@@ -77,6 +91,9 @@ def add_data_commands(sub, subs: dict[str, argparse.ArgumentParser]) -> None:  #
     add_common(q)
     p.set_defaults(action=None)
 
+
+def _add_perf(sub, subs: dict[str, argparse.ArgumentParser]) -> None:  # noqa: ANN001 - argparse's private type
+    """``benchmark perf``."""
     p = subs["perf"] = sub.add_parser(
         "perf",
         help="training/evaluation throughput: batched vs reference-style loop",

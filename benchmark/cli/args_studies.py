@@ -43,6 +43,16 @@ def add_tune_command(sub, subs: dict[str, argparse.ArgumentParser]) -> None:  # 
     add_data_options(p)
     add_cv_options(p)
     add_tracking_options(p, experiment="each study logs to experiment tune-<study>")
+    _add_study_options(p)
+    _add_tune_budget_options(p)
+    p.add_argument(
+        "--format", choices=("table", "json"), default="table", help="summary format (default table)"
+    )
+    add_common(p)
+
+
+def _add_study_options(p: argparse.ArgumentParser) -> None:
+    """The study: models, trials, storage, workers, metric, pruning, heartbeats."""
     g = p.add_argument_group("study")
     g.add_argument(
         "--models",
@@ -99,6 +109,10 @@ def add_tune_command(sub, subs: dict[str, argparse.ArgumentParser]) -> None:  # 
     g.add_argument(
         "--max-retry", type=int, default=3, help="retries of a trial whose worker died (default 3)"
     )
+
+
+def _add_tune_budget_options(p: argparse.ArgumentParser) -> None:
+    """The budget every trial gets, and the fixed training options."""
     t = p.add_argument_group("budget and training")
     t.add_argument("--epochs", type=int, default=None, help="maximum epochs per fold (default 20)")
     t.add_argument(
@@ -127,10 +141,6 @@ def add_tune_command(sub, subs: dict[str, argparse.ArgumentParser]) -> None:  # 
         metavar="SECTION.KEY=VALUE",
         help="fix a config field for every trial: train.*, model.* or loss.<term>.<field>",
     )
-    p.add_argument(
-        "--format", choices=("table", "json"), default="table", help="summary format (default table)"
-    )
-    add_common(p)
 
 
 def add_validate_command(sub, subs: dict[str, argparse.ArgumentParser]) -> None:  # noqa: ANN001 - argparse's private type

@@ -33,7 +33,7 @@ def add_data_options(p: argparse.ArgumentParser, *, required: bool = False) -> N
         "--dataset",
         default=None,
         required=required,
-        help="dataset name (see `benchmark datasets`; default: panda-sim)",
+        help="dataset name (see `benchmark datasets`)" + ("" if required else "; default: panda-sim"),
     )
     g.add_argument("--data-dir", default=None, help="root of your data (default: $BENCHMARK_DATA_DIR)")
     g.add_argument("--labels", default=None, help="labels CSV (csv/bracs datasets; default under --data-dir)")

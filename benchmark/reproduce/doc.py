@@ -98,6 +98,15 @@ def render_markdown(
     note: str | None = None,
 ) -> str:
     """The validation document (Markdown) for a finished `run_validation`."""
+    lines = _summary(report, tracking_uri, command_line)
+    lines += ["## Results", ""]
+    for dataset in report.experiments:
+        lines += _dataset_section(report, dataset, bands)
+    return "\n".join(lines + _protocol_and_timings(report, note) + _environment(report))
+
+
+def _summary(report: ValidationReport, tracking_uri: str, command_line: str | None) -> list[str]:
+    """Title, provenance, the verdict, the out-of-band rows and the context-fold caveat."""
     proto = report.protocol
     full = proto.name == "full" and report.complete
     status = "PASS" if report.exit_code == EXIT_OK else "FAIL"
@@ -131,48 +140,59 @@ def render_markdown(
             "rows' repeat-averaged spread.",
             "",
         ]
+    return lines
+
+
+def _dataset_section(
+    report: ValidationReport, dataset: str, bands: Mapping[str, tuple[float, float]]
+) -> list[str]:
+    """One dataset: its rows, its band and the published context."""
+    spec = CLASSICAL[dataset]
     header = (
         "| Model | Folds | Accuracy mean ± std | SEM | Std of repeat means | AUC mean ± std | "
         "Published acc (Ilse 2018) | Band | Verdict | Epochs run / best (median) | s / fold (median) |"
     )
-    lines += ["## Results", ""]
-    for dataset in report.experiments:
-        spec = CLASSICAL[dataset]
-        lines += [
-            f"### {_NAMES.get(dataset, dataset)} (`{dataset}`: {spec.n_bags} bags, {spec.n_positive} positive, "
-            f"{spec.n_instances:,} instances, D={spec.dim})",
-            "",
-            header,
-            "|---" * 11 + "|",
-        ]
-        lines += [_row(r) for r in report.rows if r.dataset == dataset]
-        lines.append("")
-        if dataset in bands:
-            lines.append(
-                f"Band {bands[dataset][0]:.2f}–{bands[dataset][1]:.2f} on the mean accuracy (D1 [decision])."
-            )
-        else:
-            lines.append(f"No band: {UNBANDED_REASON.get(dataset, 'none defined.')}")
-        if dataset in PUBLISHED_AUC:
-            lines.append(
-                "Published AUC (Ilse Table 2, approximate, [unverified]): "
-                + ", ".join(f"{_ILSE[m]} ≈{v:.3f}" for m, v in PUBLISHED_AUC[dataset].items())
-                + "."
-            )
-        if dataset in PUBLISHED_POOLING_NETS:
-            mi, big_mi = PUBLISHED_POOLING_NETS[dataset]
-            lines.append(
-                f"Published pooling networks (Ilse Table 1, [unverified]): mi-Net {mi:.3f}, MI-Net {big_mi:.3f} "
-                "(loose analogues of `maxpool`/`meanpool`, which embed with one layer)."
-            )
-        if dataset in POOLING_REFERENCE:
-            lr_acc, svm_acc = POOLING_REFERENCE[dataset]
-            lines.append(
-                f"Context: concat(mean, max, min) pooling + LogReg {lr_acc:.3f}, + RBF-SVM {svm_acc:.3f} "
-                "(datasets-and-formats.md D1, same 10×5 protocol without a validation carve)."
-            )
-        lines.append("")
-    lines += [
+    lines = [
+        f"### {_NAMES.get(dataset, dataset)} (`{dataset}`: {spec.n_bags} bags, {spec.n_positive} positive, "
+        f"{spec.n_instances:,} instances, D={spec.dim})",
+        "",
+        header,
+        "|---" * 11 + "|",
+    ]
+    lines += [_row(r) for r in report.rows if r.dataset == dataset]
+    lines.append("")
+    if dataset in bands:
+        lines.append(
+            f"Band {bands[dataset][0]:.2f}–{bands[dataset][1]:.2f} on the mean accuracy (D1 [decision])."
+        )
+    else:
+        lines.append(f"No band: {UNBANDED_REASON.get(dataset, 'none defined.')}")
+    if dataset in PUBLISHED_AUC:
+        lines.append(
+            "Published AUC (Ilse Table 2, approximate, [unverified]): "
+            + ", ".join(f"{_ILSE[m]} ≈{v:.3f}" for m, v in PUBLISHED_AUC[dataset].items())
+            + "."
+        )
+    if dataset in PUBLISHED_POOLING_NETS:
+        mi, big_mi = PUBLISHED_POOLING_NETS[dataset]
+        lines.append(
+            f"Published pooling networks (Ilse Table 1, [unverified]): mi-Net {mi:.3f}, MI-Net {big_mi:.3f} "
+            "(loose analogues of `maxpool`/`meanpool`, which embed with one layer)."
+        )
+    if dataset in POOLING_REFERENCE:
+        lr_acc, svm_acc = POOLING_REFERENCE[dataset]
+        lines.append(
+            f"Context: concat(mean, max, min) pooling + LogReg {lr_acc:.3f}, + RBF-SVM {svm_acc:.3f} "
+            "(datasets-and-formats.md D1, same 10×5 protocol without a validation carve)."
+        )
+    lines.append("")
+    return lines
+
+
+def _protocol_and_timings(report: ValidationReport, note: str | None) -> list[str]:
+    """Column definitions, the protocol, the recorded hyperparameters and the timings."""
+    proto = report.protocol
+    lines = [
         "Columns: accuracy and AUC are fine-level test metrics per fold (the coarse level equals the fine one for "
         "these binary sets, so coarse metrics are identical and omitted). ± std = sample std over folds; SEM = std / "
         "√folds; *std of repeat means* = sample std of the per-repeat mean accuracies. Ilse et al. report "
@@ -213,8 +233,13 @@ def render_markdown(
             f"- {r.dataset} / {r.model}: {sum(r.seconds) / 60:.1f} min of fold wall time over {r.folds_run} "
             f"folds (median {float(np.median(r.seconds)):.1f} s, max {max(r.seconds):.0f} s per fold)."
         )
+    return lines
+
+
+def _environment(report: ValidationReport) -> list[str]:
+    """Versions and the harness commits recorded on the runs."""
     commits = sorted({r.git_commit[:12] for r in report.rows if r.git_commit})
-    lines += [
+    return [
         "",
         "## Environment",
         "",
@@ -223,4 +248,3 @@ def render_markdown(
         "changes at the time, if any).",
         "",
     ]
-    return "\n".join(lines)

@@ -140,6 +140,18 @@ def read_result(
     )
 
 
+def _protocol_keys(flat: dict[str, str], proto: ValidationProtocol, model: str) -> list[str]:
+    """The params a recorded run must share with the protocol: model, seed, the hashed cv fields and the
+    protocol's own train/model overrides (files' locations are not matched)."""
+    return [
+        "model.name",
+        "seed",
+        *(k for k in flat if k.startswith("cv.") and k not in HASH_EXCLUDED),
+        *(f"train.{k}" for k in proto.train),
+        *(f"model.{k}" for k in proto.model.get(model, {})),
+    ]
+
+
 def recorded_parent(
     client: MlflowClient,
     experiment: str,
@@ -170,13 +182,7 @@ def recorded_parent(
         overrides=Overrides(train=proto.train, model=proto.model.get(model, {})),
     )
     flat = flatten(config)
-    keys = [
-        "model.name",
-        "seed",
-        *(k for k in flat if k.startswith("cv.") and k not in HASH_EXCLUDED),  # where files live: not matched
-        *(f"train.{k}" for k in proto.train),
-        *(f"model.{k}" for k in proto.model.get(model, {})),
-    ]
+    keys = _protocol_keys(flat, proto, model)
     exp = client.get_experiment_by_name(experiment)
     parents = (
         []

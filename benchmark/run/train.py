@@ -12,6 +12,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -117,6 +118,25 @@ def _train_epoch(
     return sums, steps
 
 
+@dataclass
+class _Checkpoint:
+    """The best epoch so far by (selection score ↑, validation fine CE ↓), its weights, and the epochs since."""
+
+    score: tuple[float, float] = (-math.inf, math.inf)
+    epoch: int = -1
+    val: EvaluationResult | None = None
+    state: dict[str, torch.Tensor] | None = None
+    stale: int = 0
+
+    def offer(self, score: tuple[float, float], epoch: int, val: EvaluationResult, model: MILModel) -> None:
+        """Keep this epoch if it is better (ties on the score broken by the lower loss), else count it stale."""
+        if score[0] > self.score[0] or (score[0] == self.score[0] and score[1] < self.score[1]):
+            self.score, self.epoch, self.val, self.stale = score, epoch, val, 0
+            self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            self.stale += 1
+
+
 def fit_fold(
     config: RunConfig,
     bags: BagCollection,
@@ -147,11 +167,10 @@ def fit_fold(
     train_idx = np.asarray(train_index, dtype=np.int64)
     val_idx = np.asarray(val_index, dtype=np.int64)
     scale = instance_statistics(bags, train_idx) if tc.standardize else None  # training part only
-    best: tuple[float, float] = (-math.inf, math.inf)
-    best_state, best_epoch, best_val = None, -1, None
+    best = _Checkpoint()
     history: list[dict[str, float]] = []
     train_seconds = eval_seconds = 0.0
-    stale = steps = 0
+    steps = 0
     for epoch in range(tc.epochs):
         t0 = time.perf_counter()
         sums, n_steps = _train_epoch(model, optimizer, config, bags, train_idx, epoch, rng, scale, device)
@@ -166,32 +185,27 @@ def fit_fold(
         record.update({k: v for k, v in val_result.flat("val").items() if "." not in k.split(".", 2)[-1]})
         record["val.fine_ce"] = val_preds.fine_ce
         history.append(record)
-        score = (_selection_score(val_result, tc.selection), val_preds.fine_ce)
-        if score[0] > best[0] or (score[0] == best[0] and score[1] < best[1]):
-            best, best_epoch, best_val, stale = score, epoch, val_result, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            stale += 1
+        best.offer((_selection_score(val_result, tc.selection), val_preds.fine_ce), epoch, val_result, model)
         if on_epoch is not None:
             on_epoch(epoch, record)
-        if tc.patience and stale >= tc.patience and epoch + 1 >= tc.min_epochs:
-            log.info("early stop at epoch %d (best %d)", epoch, best_epoch)
+        if tc.patience and best.stale >= tc.patience and epoch + 1 >= tc.min_epochs:
+            log.info("early stop at epoch %d (best %d)", epoch, best.epoch)
             break
-    if best_state is None:  # no epoch had a finite selection score or validation loss
+    if best.state is None:  # no epoch had a finite selection score or validation loss
         raise _diverged(
             config,
             f"no epoch gave a finite validation {tc.selection} or loss in {len(history)} epoch(s)",
             history,
         )
-    model.load_state_dict(best_state)
+    model.load_state_dict(best.state)
     model.eval()
     return FitResult(
         model=model,
-        best_epoch=best_epoch,
+        best_epoch=best.epoch,
         epochs_run=len(history),
         history=history,
-        val=best_val,
-        state_dict=best_state,
+        val=best.val,
+        state_dict=best.state,
         standardize=scale,
         train_seconds=train_seconds,
         eval_seconds=eval_seconds,
