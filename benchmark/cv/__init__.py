@@ -16,7 +16,7 @@ Modules: `benchmark.cv.make` (drawing folds), `benchmark.cv.check` (validating a
 (role indices and per-fold counts).
 """
 
-from benchmark.cv.check import fold_columns, validate_splits
+from benchmark.cv.check import check_splits, fold_columns
 from benchmark.cv.files import (
     canonical_bytes,
     default_split_path,
@@ -40,5 +40,5 @@ __all__ = [
     "make_splits",
     "save_splits",
     "split_digest",
-    "validate_splits",
+    "check_splits",
 ]

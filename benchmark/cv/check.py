@@ -1,4 +1,4 @@
-"""Split-file validation: `validate_splits` checks a split table against the dataset's label table.
+"""Split-file checks: `check_splits` checks a split table against the dataset's label table.
 
 Every rule raises `SplitError` with one line naming the file, the fold, an example slide or case,
 the rule and the fix. Checks run cheapest-first and per fold, so a leaked case is reported as a
@@ -15,7 +15,7 @@ import pandas as pd
 from benchmark.core.errors import SplitError
 from benchmark.cv.make import ROLES, class_case_counts, normalise_table
 
-__all__ = ["fold_columns", "validate_splits"]
+__all__ = ["fold_columns", "check_splits"]
 
 _FOLD = re.compile(r"fold_(\d+)")
 
@@ -49,7 +49,7 @@ def _more(n: int) -> str:
     return f" (and {n - 1} more)" if n > 1 else ""
 
 
-def validate_splits(
+def check_splits(
     splits: pd.DataFrame,
     table: pd.DataFrame,
     protocol: str,

@@ -26,7 +26,7 @@ import pandas as pd
 
 from benchmark.core.config import CVConfig
 from benchmark.core.errors import SplitError
-from benchmark.cv.check import fold_columns, validate_splits
+from benchmark.cv.check import check_splits, fold_columns
 from benchmark.cv.folds import describe_splits, fold_indices  # re-exported: callers import them from here
 from benchmark.cv.make import ROLES, make_splits
 
@@ -42,7 +42,7 @@ __all__ = [
     "make_splits",
     "save_splits",
     "split_digest",
-    "validate_splits",
+    "check_splits",
 ]
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ def load_splits(path: str | os.PathLike[str]) -> pd.DataFrame:
 
     Raises:
         SplitError: unreadable or unparsable file, no rows, missing/unknown columns, fold columns
-            not numbered 0..n-1, or empty cells (slide-level rules: `validate_splits`).
+            not numbered 0..n-1, or empty cells (slide-level rules: `check_splits`).
     """
     path = Path(path)
     fix = "delete it or pass --new-splits"
@@ -189,7 +189,7 @@ def get_or_create_splits(
 
     Raises:
         SplitError: an existing file is unreadable, has a fold-column count other than
-            ``cv.total_folds`` or fails `validate_splits` (the message says to delete it or pass
+            ``cv.total_folds`` or fails `check_splits` (the message says to delete it or pass
             ``--new-splits``).
     """
     path = Path(path) if path is not None else default_split_path(root, dataset_name, cv)
@@ -203,7 +203,7 @@ def get_or_create_splits(
             "--new-splits: replacing %s; results logged with its old digest are no longer comparable", path
         )
     splits = make_splits(table, cv)
-    validate_splits(
+    check_splits(
         splits,
         table,
         cv.protocol,
@@ -229,5 +229,5 @@ def _load_checked(path: Path, dataset_name: str, table: pd.DataFrame, cv: CVConf
             f"split file {path} has {n} folds but {want}; pass --folds {n} to use it, "
             "or delete it / pass --new-splits to regenerate."
         )
-    validate_splits(splits, table, cv.protocol, source=str(path), dataset=dataset_name, repeats=cv.repeats)
+    check_splits(splits, table, cv.protocol, source=str(path), dataset=dataset_name, repeats=cv.repeats)
     return splits

@@ -22,7 +22,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from benchmark.core.config import DataConfig
 from benchmark.data.bags import BagCollection
+from benchmark.data.digits.datasets import generate_digit_panda
+from benchmark.data.loading import load_dataset
+from benchmark.data.sim.datasets import instance_patterns, is_simulated
 
 __all__ = [
     "FeatureStats",
@@ -173,16 +177,12 @@ def feature_stats(
     )
 
 
-def load_with_instance_labels(cfg) -> tuple[BagCollection, np.ndarray | None]:  # noqa: ANN001 - DataConfig
+def load_with_instance_labels(cfg: DataConfig) -> tuple[BagCollection, np.ndarray | None]:
     """The dataset of ``cfg`` and, where the data know it, each instance's ground-truth pattern.
 
     Simulated sets: the tissue pattern (``patterns.npy``); digit sets: the digit when it is 3, 4 or 5 (a
     Gleason pattern) and −1 for every other digit (benign tissue); anything else (real data): None.
     """
-    from benchmark.data.digits.datasets import generate_digit_panda
-    from benchmark.data.loading import load_dataset
-    from benchmark.data.sim.datasets import instance_patterns, is_simulated
-
     if is_simulated(cfg.name):
         return load_dataset(cfg), instance_patterns(cfg)
     if cfg.name in ("mnist-panda", "digits-panda"):

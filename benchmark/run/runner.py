@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 
 from benchmark.core.config import RunConfig, TrackingConfig
 from benchmark.core.errors import ConfigError
-from benchmark.cv.files import fold_indices, get_or_create_splits, load_splits, split_digest, validate_splits
+from benchmark.cv.files import check_splits, fold_indices, get_or_create_splits, load_splits, split_digest
 from benchmark.data import BagCollection, load_dataset
 from benchmark.run.model_runs import RunContext, run_model
 from benchmark.run.observer import RunObserver
@@ -45,7 +45,7 @@ def splits_for(request: RunRequest, bags: BagCollection) -> tuple[pd.DataFrame, 
     if request.cv.splits_file:
         path = Path(request.cv.splits_file)
         splits = load_splits(path)
-        validate_splits(splits, table, request.cv.protocol, source=str(path))
+        check_splits(splits, table, request.cv.protocol, source=str(path))
         return splits, path, split_digest(path)
     return get_or_create_splits(
         Path(request.cv.splits_dir), bags.name, table, request.cv, overwrite=request.new_splits

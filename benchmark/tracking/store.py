@@ -25,6 +25,11 @@ from mlflow.tracking import MlflowClient
 from benchmark import __version__
 from benchmark.core.errors import BenchmarkError, SplitError
 
+try:
+    from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH as _MAX_PARAM_LENGTH
+except ImportError:  # older MLflow
+    _MAX_PARAM_LENGTH = 500
+
 __all__ = [
     "DEFAULT_TRACKING_URI",
     "BufferedCurves",
@@ -73,7 +78,7 @@ def _open_sqlite_store_once(uri: str) -> None:
     error. The lock (``<db>.lock`` beside the file) serialises the open; once the schema exists each call
     costs one lock and one small query.
     """
-    import fcntl
+    import fcntl  # POSIX-only: imported here so that the module still imports where it does not exist
 
     db = Path(uri.removeprefix("sqlite:///")).expanduser().resolve()
     with open(db.with_name(db.name + ".lock"), "a") as lock:
@@ -150,11 +155,7 @@ def mark_stale_children(client: MlflowClient, exp_id: str, parent_id: str) -> in
 
 def log_params(client: MlflowClient, run_id: str, params: Mapping[str, object]) -> None:
     """Log params in batches, truncating values to MLflow's limit (read from the library)."""
-    try:
-        from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH as limit
-    except ImportError:  # older MLflow
-        limit = 500
-    items = [Param(k, str(v)[:limit]) for k, v in params.items()]
+    items = [Param(k, str(v)[:_MAX_PARAM_LENGTH]) for k, v in params.items()]
     for i in range(0, len(items), _MAX_PARAMS_PER_BATCH):
         client.log_batch(run_id, params=items[i : i + _MAX_PARAMS_PER_BATCH], synchronous=True)
 

@@ -10,6 +10,7 @@ from benchmark.core.config import CVConfig
 from benchmark.core.errors import DataError, SplitError
 from benchmark.cv import (
     ROLES,
+    check_splits,
     default_split_path,
     describe_splits,
     fold_columns,
@@ -19,7 +20,6 @@ from benchmark.cv import (
     make_splits,
     save_splits,
     split_digest,
-    validate_splits,
 )
 
 KFOLD = CVConfig()  # kfold, k=5, val_fraction=0.2, seed=0
@@ -257,7 +257,7 @@ def test_leaked_case_in_edited_file_is_caught(tmp_path, table: pd.DataFrame, kfo
         r"\(cases must not cross roles\); regenerate with `benchmark splits make "
         r"--dataset toy --new-splits`",
     ):
-        validate_splits(load_splits(path), table, "kfold", source=str(path), dataset="toy")
+        check_splits(load_splits(path), table, "kfold", source=str(path), dataset="toy")
 
 
 def _edit(splits: pd.DataFrame, slide: str, fold: str, role: str) -> pd.DataFrame:
@@ -271,25 +271,25 @@ def test_validation_errors(table: pd.DataFrame, kfold: pd.DataFrame) -> None:
     test_fold = next(f for f in fold_columns(kfold) if kfold.loc[0, f] == "test")
     other = next(f for f in fold_columns(kfold) if f != test_fold and kfold.loc[0, f] == "train")
     with pytest.raises(SplitError, match=r"slide S00 of the dataset is missing"):
-        validate_splits(kfold.iloc[1:], table, "kfold")
+        check_splits(kfold.iloc[1:], table, "kfold")
     extra = pd.concat([kfold, kfold.iloc[:1].assign(slide_id="ZZ", case_id="ZZ")], ignore_index=True)
     with pytest.raises(SplitError, match=r"slide ZZ is not in the dataset"):
-        validate_splits(extra, table, "kfold")
+        check_splits(extra, table, "kfold")
     with pytest.raises(SplitError, match=r"slide S00 is listed twice"):
-        validate_splits(pd.concat([kfold, kfold.iloc[:1]]), table, "kfold")
+        check_splits(pd.concat([kfold, kfold.iloc[:1]]), table, "kfold")
     with pytest.raises(SplitError, match=r"fold_0 has role 'Train' for slide S00"):
-        validate_splits(_edit(kfold, single, "fold_0", "Train"), table, "kfold")
+        check_splits(_edit(kfold, single, "fold_0", "Train"), table, "kfold")
     with pytest.raises(SplitError, match=rf"slide S00 is tested in 2 folds \(.*{other}.*\)"):
-        validate_splits(_edit(kfold, single, other, "test"), table, "kfold")
+        check_splits(_edit(kfold, single, other, "test"), table, "kfold")
     with pytest.raises(SplitError, match=r"slide S00 is never tested"):
-        validate_splits(_edit(kfold, single, test_fold, "train"), table, "kfold")
-    validate_splits(_edit(kfold, single, test_fold, "train"), table, "mc")  # mc need not test every slide
+        check_splits(_edit(kfold, single, test_fold, "train"), table, "kfold")
+    check_splits(_edit(kfold, single, test_fold, "train"), table, "mc")  # mc need not test every slide
     with pytest.raises(SplitError, match=r"slide S00 belongs to case C00 in the dataset but to case X"):
-        validate_splits(kfold.assign(case_id=["X"] + kfold["case_id"].tolist()[1:]), table, "kfold")
+        check_splits(kfold.assign(case_id=["X"] + kfold["case_id"].tolist()[1:]), table, "kfold")
     no_val = kfold.copy()
     no_val.loc[no_val["fold_1"] == "val", "fold_1"] = "train"
     with pytest.raises(SplitError, match=r"fold_1 has an empty val part"):
-        validate_splits(no_val, table, "kfold")
+        check_splits(no_val, table, "kfold")
 
 
 def test_class_missing_from_training_part_states_limit(table: pd.DataFrame, kfold: pd.DataFrame) -> None:
@@ -302,7 +302,7 @@ def test_class_missing_from_training_part_states_limit(table: pd.DataFrame, kfol
         match=r"fine class 2 \(malignant\) has no training slide in fold_3; .*"
         r"n_folds must be ≤ the smallest class's case count \(13\)",
     ):
-        validate_splits(bad, named, "kfold")
+        check_splits(bad, named, "kfold")
 
 
 def test_too_many_folds_states_limit(table: pd.DataFrame) -> None:
@@ -324,7 +324,7 @@ def test_rare_class_keeps_a_training_case() -> None:
     )
     for seed in range(5):
         splits = make_splits(t, CVConfig(n_folds=2, seed=seed))
-        validate_splits(splits, t, "kfold")
+        check_splits(splits, t, "kfold")
         for k in range(2):
             assert 2 in set(t["fine_label"].to_numpy()[fold_indices(splits, t, k)["train"]])
 
@@ -339,7 +339,7 @@ def test_missing_case_ids_fall_back_to_slides() -> None:
     )
     splits = make_splits(t, CVConfig())
     assert splits["case_id"].tolist() == t["slide_id"].tolist()
-    validate_splits(splits, t, "kfold")
+    check_splits(splits, t, "kfold")
 
 
 @pytest.mark.parametrize("cv", [CVConfig(n_folds=3), MC], ids=["kfold", "mc"])
@@ -349,7 +349,7 @@ def test_cases_with_mixed_fine_labels(cv: CVConfig) -> None:
     t = pd.DataFrame(rows, columns=["slide_id", "case_id", "fine_label"])
     assert (t.groupby("case_id")["fine_label"].nunique() > 1).sum() == 8
     splits = make_splits(t, cv)
-    validate_splits(splits, t, cv.protocol)
+    check_splits(splits, t, cv.protocol)
     assert all(splits.groupby("case_id")[f].nunique().max() == 1 for f in fold_columns(splits))
 
 
@@ -420,8 +420,8 @@ def test_repeated_kfold_tests_every_slide_once_per_repeat(table: pd.DataFrame, k
     assert len({frozenset(t) for t in tests}) == 3  # three different partitions, not one repeated
     # repeat 0 is the single k-fold partition with the same seed (fold columns and validation carve)
     assert splits[cols[:5]].equals(kfold[cols[:5]])
-    validate_splits(splits, table, "kfold", repeats=3)
-    validate_splits(splits, table, "kfold")  # repeats inferred from the file
+    check_splits(splits, table, "kfold", repeats=3)
+    check_splits(splits, table, "kfold")  # repeats inferred from the file
     for k in range(15):
         idx = fold_indices(splits, table, k)
         assert sorted(np.concatenate(list(idx.values())).tolist()) == list(range(60))
@@ -450,13 +450,13 @@ def test_repeated_kfold_validation_errors(table: pd.DataFrame) -> None:
         r"\(fold_5..fold_9\); repeated k-fold splits test every slide exactly "
         r"once per repeat",
     ):
-        validate_splits(_edit(splits, "S00", other, "test"), table, "kfold", repeats=3)
+        check_splits(_edit(splits, "S00", other, "test"), table, "kfold", repeats=3)
     with pytest.raises(SplitError, match=r"slide S00 is never tested in repeat 1 \(fold_5..fold_9\)"):
-        validate_splits(_edit(splits, "S00", test_col, "train"), table, "kfold", repeats=3)
+        check_splits(_edit(splits, "S00", test_col, "train"), table, "kfold", repeats=3)
     with pytest.raises(SplitError, match=r"15 fold columns cannot hold 4 repeats"):
-        validate_splits(splits, table, "kfold", repeats=4)
+        check_splits(splits, table, "kfold", repeats=4)
     with pytest.raises(SplitError, match=r"tested in 3 folds"):
-        validate_splits(splits, table, "kfold", repeats=1)  # a repeated file is not a plain k-fold file
+        check_splits(splits, table, "kfold", repeats=1)  # a repeated file is not a plain k-fold file
 
 
 def test_repeated_kfold_file_name_and_reuse(tmp_path, table: pd.DataFrame) -> None:

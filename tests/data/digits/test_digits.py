@@ -12,7 +12,7 @@ import torch
 
 from benchmark.core.config import CVConfig, DataConfig
 from benchmark.core.errors import ConfigError, DataError
-from benchmark.cv.files import fold_indices, make_splits, validate_splits
+from benchmark.cv.files import check_splits, fold_indices, make_splits
 from benchmark.data.digits import datasets as dg
 from benchmark.data.digits import images as di
 from benchmark.data.digits.bags import DigitPandaParams, bag_label, draw_bags, partition_pools
@@ -178,7 +178,7 @@ def test_pools_are_disjoint_and_stratified(small: dg.DigitBags) -> None:
 def test_splits_keep_images_disjoint_across_roles(small: dg.DigitBags, cv: CVConfig) -> None:
     table = small.bags.table()
     splits = make_splits(table, cv)
-    validate_splits(splits, table, cv.protocol)
+    check_splits(splits, table, cv.protocol)
     for k in range(cv.n_folds):
         idx = fold_indices(splits, table, k)
         images = {role: _images_of(small, pos) for role, pos in idx.items()}
