@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from benchmark.compare.comparison import Comparison, plot_comparison
 from benchmark.compare.comparison import compare as compare_runs
@@ -36,6 +35,7 @@ from benchmark.run.observer import RunObserver
 from benchmark.run.request import RunRequest
 from benchmark.run.resolve import expand_models
 from benchmark.run.runner import RunSummary, run_benchmark, splits_for
+from benchmark.run.threads import apply_thread_policy
 from benchmark.tracking.store import configure
 from benchmark.tune.best import BestParams, best_params
 from benchmark.tune.engine import StudySummary, TuneObserver, TuneRequest, run_tune
@@ -57,10 +57,10 @@ __all__ = [
 ]
 
 
-def set_threads(threads: int | None) -> None:
-    """torch CPU threads of this process (None: torch's choice). Execution only: never part of a config hash."""
-    if threads is not None:
-        torch.set_num_threads(threads)
+def set_threads(threads: int | None) -> int:
+    """torch CPU threads of this process (None: the CPUs it may use; never more). Execution only: recorded on
+    every fold run as ``compute.threads``, never part of a config hash."""
+    return apply_thread_policy(threads)
 
 
 def run(request: RunRequest, observer: RunObserver | None = None) -> RunSummary:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from benchmark.cli.options import EPILOG, add_common, add_cv_options, add_data_options, add_tracking_options
+from benchmark.cli.options import (
+    EPILOG,
+    add_common,
+    add_cv_options,
+    add_data_options,
+    add_threads_option,
+    add_tracking_options,
+)
 
 __all__ = ["add_tune_command", "add_validate_command"]
 
@@ -119,12 +126,7 @@ def _add_tune_budget_options(p: argparse.ArgumentParser) -> None:
         "--patience", type=int, default=None, help="early-stopping patience in epochs (default 5; 0 = off)"
     )
     t.add_argument("--device", default=None, help="auto (default), cpu or cuda[:i]")
-    t.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch CPU threads per worker (default: 1 with --workers > 1, else torch's choice)",
-    )
+    add_threads_option(t)
     t.add_argument("--seed", type=int, default=0, help="run seed; fold seeds derive from it (default 0)")
     t.add_argument(
         "--fold",
@@ -184,7 +186,7 @@ def add_validate_command(sub, subs: dict[str, argparse.ArgumentParser]) -> None:
         help="run the unchecked baselines on the first N fold columns only (default: %(default)s = the "
         "first repeat; 50 = the full protocol, hours on a CPU); abmil and abmil-plain always run all",
     )
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (tiny models: 1 is fastest)")
+    add_threads_option(p)
     p.add_argument("--note", default=None, help="free text for the report's Timings section")
     p.add_argument(
         "--report-only",

@@ -14,6 +14,7 @@ __all__ = [
     "add_cv_options",
     "add_data_options",
     "add_run_options",
+    "add_threads_option",
     "add_tracking_options",
     "add_tuned_options",
 ]
@@ -49,6 +50,13 @@ def add_data_options(p: argparse.ArgumentParser, *, required: bool = False) -> N
         "--cache-dir", default=None, help="generated data and packed caches (default .benchmark-cache)"
     )
     g.add_argument(
+        "--feature-dtype",
+        choices=("source", "fp16", "fp32"),
+        default=None,
+        help="precision of the features in memory: source (as stored, default), fp16 (halves an fp32 set; "
+        "results move within fp16 rounding) or fp32",
+    )
+    g.add_argument(
         "--preload-max-gb",
         type=float,
         default=None,
@@ -79,6 +87,17 @@ def add_cv_options(p: argparse.ArgumentParser) -> None:
         "--new-splits",
         action="store_true",
         help="regenerate the split file and accept a digest differing from the recorded one",
+    )
+
+
+def add_threads_option(g: argparse._ActionsContainer) -> None:
+    """``--threads``: torch CPU threads of the process (never more than the CPUs it may use)."""
+    g.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: the CPUs this process may use; 1 per process when several share "
+        "cores); recorded with the run",
     )
 
 
@@ -129,11 +148,35 @@ def add_run_options(p: argparse.ArgumentParser, *, models: bool) -> None:
     g.add_argument("--lr", type=float, default=None, help="learning rate (default: the model's)")
     g.add_argument("--max-instances", type=int, default=None, help="training-time cap on instances per bag")
     g.add_argument("--device", default=None, help="auto (default), cpu or cuda[:i]")
+    add_threads_option(g)
     g.add_argument(
-        "--threads",
+        "--max-batch-instances",
         type=int,
         default=None,
-        help="CPU threads for torch (default: torch's choice; use 1 per process when several share cores)",
+        help="cap on padded instances per training batch (bags × longest bag); larger batches are cut into "
+        "smaller steps (default: no cap)",
+    )
+    g.add_argument(
+        "--no-amp",
+        dest="amp",
+        action="store_const",
+        const=False,
+        default=None,
+        help="fp32 on CUDA instead of bf16 autocast (the fallback when a model misbehaves in bf16)",
+    )
+    g.add_argument(
+        "--compile",
+        action="store_const",
+        const=True,
+        default=None,
+        help="torch.compile the model (worth it on GPU for long runs; not hashed)",
+    )
+    g.add_argument(
+        "--features-on-device",
+        action="store_const",
+        const=True,
+        default=None,
+        help="keep all features on the GPU when they fit (no per-batch host→device copy; not hashed)",
     )
     g.add_argument("--seed", type=int, default=None, help="run seed; fold seeds derive from it (default 0)")
     g.add_argument("--fold", type=int, action="append", default=None, help="run only this fold (repeatable)")

@@ -34,6 +34,7 @@ _DATA_OPTIONS = {
     "data_seed": "seed",
     "cache_dir": "cache_dir",
     "preload_max_gb": "preload_max_gb",
+    "feature_dtype": "feature_dtype",
 }
 _TRAIN_OPTIONS = {
     "epochs": "epochs",
@@ -43,6 +44,10 @@ _TRAIN_OPTIONS = {
     "device": "device",
     "train_preset": "preset",
     "patience": "patience",
+    "max_batch_instances": "max_batch_instances",
+    "amp": "amp",
+    "compile": "compile",
+    "features_on_device": "features_on_device",
 }
 
 

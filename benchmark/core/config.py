@@ -17,6 +17,7 @@ from benchmark.core.errors import ConfigError
 
 __all__ = [
     "BUDGET_FIELDS",
+    "FEATURE_DTYPES",
     "TRAIN_PRESETS",
     "CVConfig",
     "DataConfig",
@@ -34,6 +35,9 @@ TRAIN_PRESETS = ("equal", "reference")
 BUDGET_FIELDS = ("batch_size", "epochs", "patience", "min_epochs", "selection")
 
 
+FEATURE_DTYPES = ("source", "fp16", "fp32")
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Which dataset and where its files are.
@@ -48,6 +52,9 @@ class DataConfig:
         seed: generator seed for simulated datasets.
         cache_dir: where generated datasets and packed feature caches live.
         preload_max_gb: preload features into RAM up to this size; beyond it use the packed memmap cache.
+        feature_dtype: precision of the features held in memory: "source" (as the files store them, e.g.
+            fp16 for the simulated sets), "fp16" (halves an fp32 set's memory; results move within float16
+            rounding) or "fp32". Batches are cast to float32 on their way to the model.
     """
 
     name: str = "panda-sim"
@@ -59,12 +66,17 @@ class DataConfig:
     seed: int = 0
     cache_dir: str = ".benchmark-cache"
     preload_max_gb: float = 8.0
+    feature_dtype: str = "source"
 
     def __post_init__(self) -> None:
         if not self.scale > 0:
             raise ConfigError(f"data.scale must be > 0, got {self.scale}; use e.g. --scale 1.")
         if not self.preload_max_gb >= 0:
             raise ConfigError(f"data.preload_max_gb must be ≥ 0, got {self.preload_max_gb}.")
+        if self.feature_dtype not in FEATURE_DTYPES:
+            raise ConfigError(
+                f"data.feature_dtype must be one of {', '.join(FEATURE_DTYPES)}, got {self.feature_dtype!r}."
+            )
 
 
 ENCODERS = ("none", "small-cnn")  # instance encoders trained with the model (benchmark.run.encoders)
@@ -97,6 +109,12 @@ class TrainConfig:
             trained end to end with the model on image instances — mnist-panda, digits-panda; the
             "online feature extraction" setting, `benchmark.run.encoders`). Works for every model.
         encoder_dim: feature width F the encoder hands to the model.
+        max_batch_instances: cap on the padded instances of a training batch (B · N_max); a batch of
+            ``batch_size`` bags that would exceed it is cut into smaller optimiser steps (bounded memory on
+            realistic bags). None = no cap (the default: the budget stays ``batch_size`` bags per step).
+        compile: ``torch.compile`` the model (execution only; numerically equal up to kernel rounding).
+        features_on_device: keep the whole feature array on the training device when it fits (CUDA:
+            no host→device copy per batch; execution only).
         preset: "equal" — every method gets the harness's budget (``BUDGET_FIELDS``: bags per step, epochs,
             stopping rule, selection metric); "reference" — each model's reference budget where it has one
             (e.g. HMIL 64 bags per step, CLAM batch 1). Explicit overrides win over both. Recorded, not
@@ -120,6 +138,9 @@ class TrainConfig:
     encoder: str = "none"
     encoder_dim: int = 128
     preset: str = "equal"
+    max_batch_instances: int | None = None
+    compile: bool = False
+    features_on_device: bool = False
 
     def __post_init__(self) -> None:
         if self.preset not in TRAIN_PRESETS:
@@ -138,6 +159,10 @@ class TrainConfig:
         if self.weight_decay < 0 or self.patience < 0 or self.min_epochs < 0 or self.bucket_pool < 0:
             raise ConfigError(
                 "train.weight_decay, train.patience, train.min_epochs and train.bucket_pool must be ≥ 0."
+            )
+        if self.max_batch_instances is not None and self.max_batch_instances < 1:
+            raise ConfigError(
+                f"train.max_batch_instances must be ≥ 1 or unset, got {self.max_batch_instances}."
             )
         if self.max_instances is not None and self.max_instances < 1:
             raise ConfigError(f"train.max_instances must be ≥ 1 or unset, got {self.max_instances}.")

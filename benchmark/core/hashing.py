@@ -8,7 +8,7 @@ import json
 
 from benchmark.core.config import RunConfig
 
-__all__ = ["HASH_EXCLUDED", "config_hash", "flatten"]
+__all__ = ["HASHED_UNLESS_DEFAULT", "HASH_EXCLUDED", "config_hash", "flatten"]
 
 # Fields that say where/how a run executes, not what it computes: excluded from the hash so that a
 # rerun on another machine or with another cache location resumes the same MLflow run.
@@ -25,6 +25,8 @@ HASH_EXCLUDED = {
     "cv.splits_dir",
     "cv.splits_file",  # the split digest identifies the folds
     "tracking.uri",
+    "train.compile",  # how, not what: kernels differ only in rounding, like the device
+    "train.features_on_device",
     "tracking.experiment",
 }
 
@@ -44,7 +46,19 @@ def flatten(config: RunConfig) -> dict[str, str]:
     return out
 
 
+# Result-determining fields added after runs were first recorded: hashed only when they differ from this
+# default, so that adding a field never changes the hash (and the resume) of an existing run.
+HASHED_UNLESS_DEFAULT = {
+    "data.feature_dtype": "source",
+    "train.max_batch_instances": "None",
+}
+
+
 def config_hash(config: RunConfig) -> str:
     """sha256 (first 16 hex chars) of the canonical JSON of the result-determining fields."""
-    flat = {k: v for k, v in flatten(config).items() if k not in HASH_EXCLUDED}
+    flat = {
+        k: v
+        for k, v in flatten(config).items()
+        if k not in HASH_EXCLUDED and HASHED_UNLESS_DEFAULT.get(k, object()) != v
+    }
     return hashlib.sha256(json.dumps(flat, sort_keys=True).encode()).hexdigest()[:16]

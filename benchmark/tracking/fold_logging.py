@@ -41,6 +41,8 @@ def log_fold_setup(
 ) -> None:
     params: dict[str, object] = dict(flatten(config))
     params.update({"fold": fold, "fold_seed": seed, **{f"n_{k}": len(v) for k, v in parts.items()}})
+    # Execution, not configuration: results of some models depend on the thread count (reduction order).
+    params["compute.threads"] = torch.get_num_threads()
     log_params(client, run_id, params)
     # The split file as a dataset input: MLflow stores its digest, proving every method saw the same folds.
     with warnings.catch_warnings():  # MLflow warns that a local path matches two equivalent source types

@@ -15,12 +15,12 @@ import time
 from dataclasses import dataclass
 
 import optuna
-import torch
 from mlflow.tracking import MlflowClient
 
 from benchmark.core.errors import BenchmarkError
 from benchmark.data import BagCollection, load_dataset
 from benchmark.run.runner import splits_for
+from benchmark.run.threads import apply_thread_policy
 from benchmark.tracking.store import configure
 from benchmark.tune.objective import FoldProvider, Objective, TrialFailed, TrialHooks
 from benchmark.tune.request import TuneObserver, TuneRequest, make_pruner
@@ -132,7 +132,7 @@ def load_data(request: TuneRequest) -> tuple[BagCollection, object, object, str]
 
 def worker_main(setup: StudySetup) -> None:
     """Entry point of a spawned worker process: same storage, same study, its share of the trials."""
-    torch.set_num_threads(setup.request.threads or 1)
+    apply_thread_policy(setup.request.threads or 1)  # one per worker unless told: workers share the CPUs
     logging.basicConfig(level=logging.WARNING, format=f"worker {setup.worker}: %(message)s")
     try:
         configure(setup.request.tracking.uri)
