@@ -7,8 +7,14 @@
     ...                              cv=CVConfig(n_folds=2)))  # doctest: +SKIP
     >>> api.compare(summary.tracking_uri, summary.experiment).to_markdown()  # doctest: +SKIP
 
-Every call takes a typed request (`RunRequest`, `TuneRequest`, `ValidationRequest`), validates it before any
-expensive work, and raises `benchmark.core.errors.BenchmarkError` subclasses for user errors.
+Every call takes a typed request (`RunRequest`, `TuneRequest`, `ValidationRequest`) or config, validates it
+before any expensive work, and raises `benchmark.core.errors.BenchmarkError` subclasses for user errors.
+
+Imports: the light calls (splits, data checks, packing) import only numpy/pandas/torch-level modules at the
+top; each heavy subsystem (the runner and MLflow, the comparison and seaborn, Optuna, the validation) is
+imported inside the call that needs it. Measured (2-core machine, warm cache): importing them all at the top
+made ``benchmark splits show`` take 4.1 s and import mlflow, optuna and seaborn; the issue's start-up rule is
+that the data commands never import them.
 """
 
 from __future__ import annotations
@@ -17,28 +23,28 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from benchmark.compare.comparison import Comparison, plot_comparison
-from benchmark.compare.comparison import compare as compare_runs
 from benchmark.core.config import CVConfig, DataConfig
 from benchmark.core.errors import ConfigError
 from benchmark.core.overrides import Overrides
-from benchmark.cv.files import describe_splits
+from benchmark.cv.files import splits_of
+from benchmark.cv.folds import describe_splits
 from benchmark.data import BagCollection, load_dataset
 from benchmark.data.check import CheckReport, check_dataset
 from benchmark.data.files.pack import pack_dataset
-from benchmark.reproduce.runner import ValidationReport, ValidationRequest, run_validation
-from benchmark.run.ablate import DEFAULT_RUNGS, run_ablation
-from benchmark.run.observer import RunObserver
 from benchmark.run.request import RunRequest
-from benchmark.run.resolve import expand_models
-from benchmark.run.runner import RunSummary, run_benchmark, splits_for
 from benchmark.run.threads import apply_thread_policy
-from benchmark.tracking.store import configure
-from benchmark.tune.best import BestParams, best_params
-from benchmark.tune.engine import StudySummary, TuneObserver, TuneRequest, run_tune
+
+if TYPE_CHECKING:
+    from benchmark.compare.comparison import Comparison
+    from benchmark.reproduce.runner import ValidationReport, ValidationRequest
+    from benchmark.run.observer import RunObserver
+    from benchmark.run.runner import RunSummary
+    from benchmark.tune.best import BestParams
+    from benchmark.tune.engine import StudySummary, TuneObserver, TuneRequest
 
 __all__ = [
     "TunedRun",
@@ -66,6 +72,8 @@ def set_threads(threads: int | None) -> int:
 def run(request: RunRequest, observer: RunObserver | None = None) -> RunSummary:
     """Train and test every requested model on identical folds, log to MLflow; resumable (finished folds are
     skipped)."""
+    from benchmark.run.runner import run_benchmark
+
     set_threads(request.threads)
     return run_benchmark(request, observer)
 
@@ -89,6 +97,10 @@ def run_tuned(
 ) -> TunedRun:
     """Train and test with tuned parameters: those of ``study`` (one model), or with ``best`` those of every
     model's default study ``<dataset>-<model>``. Explicit overrides of ``request`` win over the study's."""
+    from benchmark.run.resolve import expand_models
+    from benchmark.run.runner import run_benchmark
+    from benchmark.tune.best import best_params
+
     if bool(study) == bool(best):
         raise ConfigError(
             "--params-from and --best exclude each other; use one." if study else "give a study."
@@ -125,29 +137,45 @@ def run_tuned(
 def compare(tracking_uri: str | None, experiment: str, **options: object) -> Comparison:
     """Methods × metrics (mean ± std over folds, paired test vs the best) of one experiment from MLflow;
     ``options`` as `benchmark.compare.comparison.compare` (level, per_class, methods, split_digest, primary)."""
+    from benchmark.compare.comparison import compare as compare_runs
+    from benchmark.tracking.store import configure
+
     return compare_runs(configure(tracking_uri), experiment, **options)
+
+
+def plot_comparison(comparison: Comparison, path: str | Path) -> Path:
+    """The comparison figure (png/pdf/svg)."""
+    from benchmark.compare.comparison import plot_comparison as plot
+
+    return plot(comparison, path)
 
 
 def ablate(
     request: RunRequest,
-    rungs: Sequence[str] = DEFAULT_RUNGS,
+    rungs: Sequence[str] | None = None,
     observer: RunObserver | None = None,
     *,
     model: str = "hmil",
 ) -> dict[str, Comparison]:
-    """HMIL's ablation ladder on identical folds; returns the ladder table per label level."""
+    """HMIL's ablation ladder on identical folds (default rungs: `DEFAULT_RUNGS`); the ladder table per level."""
+    from benchmark.run.ablate import DEFAULT_RUNGS, run_ablation
+
     set_threads(request.threads)
-    return run_ablation(request, rungs, observer, model=model)
+    return run_ablation(request, DEFAULT_RUNGS if rungs is None else rungs, observer, model=model)
 
 
 def tune(request: TuneRequest, observer: TuneObserver | None = None) -> list[StudySummary]:
     """Add ``request.trials`` Optuna trials to every requested model's study (validation folds only)."""
+    from benchmark.tune.engine import run_tune
+
     set_threads(request.threads)  # this process's trials; spawned workers set their own (default 1)
     return run_tune(request, observer)
 
 
 def reproduce(request: ValidationRequest, observer: RunObserver | None = None) -> ValidationReport:
     """``benchmark validate``: ABMIL on the classical MIL sets against Ilse et al. (2018)."""
+    from benchmark.reproduce.runner import run_validation
+
     set_threads(request.threads)
     return run_validation(request, observer if not request.report_only else None)
 
@@ -157,9 +185,7 @@ def splits(
 ) -> tuple[BagCollection, pd.DataFrame, Path, str]:
     """The dataset and its split table, file and sha256 digest (created on first use, then reused)."""
     bags = load_dataset(data)
-    split_table, path, digest = splits_for(
-        RunRequest(models=[], data=data, cv=cv, new_splits=new_splits), bags
-    )
+    split_table, path, digest = splits_of(bags.name, bags.table(), cv, new_splits=new_splits)
     return bags, split_table, path, digest
 
 

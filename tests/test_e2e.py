@@ -14,6 +14,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from benchmark.cli.main import main
+from benchmark.run.threads import cpu_budget
 
 
 def _args(tmp, *extra):
@@ -67,6 +68,8 @@ def test_mlflow_holds_one_parent_and_three_finished_children(finished_run):
         sum(r.data.metrics["test.fine.accuracy"] for r in children) / 3
     )
     assert "compute.train_slides_per_s.mean" in pm and "compute.n_params.mean" in pm
+    # The thread count is recorded (the e2e run gives no --threads: the CPUs this process may use).
+    assert {r.data.params["compute.threads"] for r in children} == {str(cpu_budget())}
     artifacts = {a.path for a in client.list_artifacts(children[0].info.run_id)}
     assert {"predictions.csv", "per_class.json", "checkpoint.pt", "figures"} <= artifacts
     inputs = client.get_run(children[0].info.run_id).inputs.dataset_inputs

@@ -14,7 +14,6 @@ from benchmark.cli.render import console, render_check
 from benchmark.cli.requests import cv_config, data_config
 from benchmark.core.errors import BenchmarkError, ConfigError
 from benchmark.data.stats import feature_stats, load_with_instance_labels
-from benchmark.data.stats_figure import spectrum_figure
 
 __all__ = ["cmd_data_check", "cmd_data_pack", "cmd_data_stats", "cmd_splits_make", "cmd_splits_show"]
 
@@ -77,6 +76,8 @@ def cmd_data_stats(args: argparse.Namespace) -> int:
     else:
         console.print(stats_table(data.name, stats))
     if args.plot:
+        from benchmark.data.stats_figure import spectrum_figure  # seaborn/matplotlib: 1.3 s, only for --plot
+
         path = spectrum_figure({data.name: stats}, args.plot)
         (Console(stderr=True) if args.format == "json" else console).print(f"wrote {path}")
     return 0

@@ -169,7 +169,7 @@ def add_run_options(p: argparse.ArgumentParser, *, models: bool) -> None:
         action="store_const",
         const=True,
         default=None,
-        help="torch.compile the model (worth it on GPU for long runs; not hashed)",
+        help="torch.compile the model (worth it on GPU for long runs; dropout masks differ, so it is part of the config hash)",
     )
     g.add_argument(
         "--features-on-device",

@@ -1,4 +1,5 @@
-"""Parsed options → the typed requests of `benchmark.api` (`RunRequest`, `TuneRequest`, `ValidationRequest`).
+"""Parsed options → the typed configs and the `RunRequest` of `benchmark.api` (the tune and validate commands
+build their requests from these in their own modules).
 
 Options left at None were not given: the value then comes from ``--config FILE`` when there is one, else from
 the config dataclass's default. Typed values go straight into the request (``--batch-size 16`` stays the
@@ -10,18 +11,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import shlex
 from collections.abc import Sequence
 
 from benchmark.core.config import CVConfig, DataConfig, TrackingConfig
 from benchmark.core.overrides import Overrides
 from benchmark.data.loading import dataset_info
-from benchmark.reproduce.runner import ValidationRequest, protocol_for
 from benchmark.run.config_file import load_request
 from benchmark.run.request import RunRequest
-from benchmark.tune.request import TuneRequest
 
-__all__ = ["cv_config", "data_config", "names", "run_request", "tune_request", "validation_request"]
+__all__ = ["cv_config", "data_config", "names", "overrides", "run_request", "tracking_config"]
 
 # option dest → DataConfig field / TrainConfig field
 _DATA_OPTIONS = {
@@ -84,13 +82,13 @@ def cv_config(args: argparse.Namespace, dataset: str, base: CVConfig | None = No
     return dataclasses.replace(cv, **given)
 
 
-def _tracking(args: argparse.Namespace, base: TrackingConfig | None = None) -> TrackingConfig:
+def tracking_config(args: argparse.Namespace, base: TrackingConfig | None = None) -> TrackingConfig:
     return dataclasses.replace(
         base or TrackingConfig(), **_given(args, {"tracking_uri": "uri", "experiment": "experiment"})
     )
 
 
-def _overrides(args: argparse.Namespace) -> Overrides:
+def overrides(args: argparse.Namespace) -> Overrides:
     """``--set`` values, then the typed training options (which win over a ``--set`` of the same field)."""
     return Overrides.combine(
         Overrides.from_set_options(args.set), Overrides(train=_given(args, _TRAIN_OPTIONS))
@@ -109,54 +107,9 @@ def run_request(args: argparse.Namespace, models: Sequence[str] | None = None) -
         data=data,
         cv=cv_config(args, data.name, base.cv if base else None),
         seed=seed,
-        overrides=Overrides.combine(base.overrides, _overrides(args)) if base else _overrides(args),
-        tracking=_tracking(args, base.tracking if base else None),
+        overrides=Overrides.combine(base.overrides, overrides(args)) if base else overrides(args),
+        tracking=tracking_config(args, base.tracking if base else None),
         new_splits=args.new_splits,
         folds=args.fold,
         threads=args.threads,
-    )
-
-
-def tune_request(args: argparse.Namespace) -> TuneRequest:
-    """``benchmark tune`` options as a `TuneRequest`."""
-    data = data_config(args)
-    return TuneRequest(
-        models=names(args.models),
-        trials=args.trials,
-        data=data,
-        cv=cv_config(args, data.name),
-        seed=args.seed,
-        overrides=_overrides(args),
-        tracking=_tracking(args),
-        new_splits=args.new_splits,
-        folds=args.fold,
-        threads=args.threads,
-        timeout=args.timeout,
-        storage=args.storage,
-        study=args.study,
-        workers=args.workers,
-        metric=args.metric,
-        pruner=args.pruner,
-        heartbeat=args.heartbeat,
-        grace=args.grace,
-        max_retry=args.max_retry,
-        default_trial=not args.no_default_trial,
-    )
-
-
-def validation_request(args: argparse.Namespace) -> ValidationRequest:
-    """``benchmark validate`` options as a `ValidationRequest`."""
-    return ValidationRequest(
-        datasets=names(args.datasets),
-        models=names(args.models),
-        protocol=protocol_for(quick=args.quick, repeats=args.repeats),
-        tracking=TrackingConfig(uri=args.tracking_uri),
-        cv=CVConfig(splits_dir=args.splits_dir),
-        folds=args.fold,
-        threads=args.threads,
-        output=args.output,
-        context_folds=args.context_folds,
-        command_line="benchmark " + shlex.join(getattr(args, "argv", None) or ["validate"]),
-        note=args.note,
-        report_only=args.report_only,
     )

@@ -9,7 +9,6 @@ from benchmark import api
 from benchmark.cli.progress import RichObserver
 from benchmark.cli.render import console
 from benchmark.cli.requests import run_request
-from benchmark.run.ablate import DEFAULT_RUNGS
 from benchmark.run.runner import RunSummary
 
 __all__ = ["cmd_ablate", "cmd_run"]
@@ -53,7 +52,7 @@ def _report(summary: RunSummary, methods: list[str], *, compare: bool) -> None:
 
 
 def cmd_ablate(args: argparse.Namespace) -> int:
-    rungs = [r.strip() for r in args.rungs.split(",") if r.strip()] if args.rungs else list(DEFAULT_RUNGS)
+    rungs = [r.strip() for r in args.rungs.split(",") if r.strip()] if args.rungs else None
     with RichObserver(console) as observer:
         tables = api.ablate(run_request(args, [args.model]), rungs, observer, model=args.model)
     for level, table in tables.items():

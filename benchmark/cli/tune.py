@@ -10,10 +10,11 @@ from rich.console import Console
 
 from benchmark import api
 from benchmark.cli.render import console
-from benchmark.cli.requests import tune_request
+from benchmark.cli.requests import cv_config, data_config, names, overrides, tracking_config
 from benchmark.cli.tune_render import RichTuneObserver, summary_table
+from benchmark.tune.request import TuneRequest
 
-__all__ = ["cmd_tune"]
+__all__ = ["cmd_tune", "tune_request"]
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
@@ -31,3 +32,30 @@ def cmd_tune(args: argparse.Namespace) -> int:
         "or --params-from STUDY."
     )
     return 0
+
+
+def tune_request(args: argparse.Namespace) -> TuneRequest:
+    """``benchmark tune`` options as a `TuneRequest`."""
+    data = data_config(args)
+    return TuneRequest(
+        models=names(args.models),
+        trials=args.trials,
+        data=data,
+        cv=cv_config(args, data.name),
+        seed=args.seed,
+        overrides=overrides(args),
+        tracking=tracking_config(args),
+        new_splits=args.new_splits,
+        folds=args.fold,
+        threads=args.threads,
+        timeout=args.timeout,
+        storage=args.storage,
+        study=args.study,
+        workers=args.workers,
+        metric=args.metric,
+        pruner=args.pruner,
+        heartbeat=args.heartbeat,
+        grace=args.grace,
+        max_retry=args.max_retry,
+        default_trial=not args.no_default_trial,
+    )

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 
 from rich.table import Table
 
 from benchmark import api
 from benchmark.cli.progress import RichObserver
 from benchmark.cli.render import console
-from benchmark.cli.requests import validation_request
+from benchmark.cli.requests import names
+from benchmark.core.config import CVConfig, TrackingConfig
+from benchmark.reproduce.runner import ValidationRequest, protocol_for
 
-__all__ = ["cmd_validate"]
+__all__ = ["cmd_validate", "validation_request"]
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -41,3 +44,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for line in report.failures:
         console.print(f"[red]out of band:[/red] {line}")
     return report.exit_code
+
+
+def validation_request(args: argparse.Namespace) -> ValidationRequest:
+    """``benchmark validate`` options as a `ValidationRequest`."""
+    return ValidationRequest(
+        datasets=names(args.datasets),
+        models=names(args.models),
+        protocol=protocol_for(quick=args.quick, repeats=args.repeats),
+        tracking=TrackingConfig(uri=args.tracking_uri),
+        cv=CVConfig(splits_dir=args.splits_dir),
+        folds=args.fold,
+        threads=args.threads,
+        output=args.output,
+        context_folds=args.context_folds,
+        command_line="benchmark " + shlex.join(getattr(args, "argv", None) or ["validate"]),
+        note=args.note,
+        report_only=args.report_only,
+    )

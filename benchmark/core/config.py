@@ -112,7 +112,8 @@ class TrainConfig:
         max_batch_instances: cap on the padded instances of a training batch (B · N_max); a batch of
             ``batch_size`` bags that would exceed it is cut into smaller optimiser steps (bounded memory on
             realistic bags). None = no cap (the default: the budget stays ``batch_size`` bags per step).
-        compile: ``torch.compile`` the model (execution only; numerically equal up to kernel rounding).
+        compile: ``torch.compile`` the model (in place). Compiled kernels draw dropout masks from another
+            random stream, so results differ as with another seed (equal up to rounding without dropout).
         features_on_device: keep the whole feature array on the training device when it fits (CUDA:
             no host→device copy per batch; execution only).
         preset: "equal" — every method gets the harness's budget (``BUDGET_FIELDS``: bags per step, epochs,

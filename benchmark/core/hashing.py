@@ -25,7 +25,6 @@ HASH_EXCLUDED = {
     "cv.splits_dir",
     "cv.splits_file",  # the split digest identifies the folds
     "tracking.uri",
-    "train.compile",  # how, not what: kernels differ only in rounding, like the device
     "train.features_on_device",
     "tracking.experiment",
 }
@@ -51,6 +50,7 @@ def flatten(config: RunConfig) -> dict[str, str]:
 HASHED_UNLESS_DEFAULT = {
     "data.feature_dtype": "source",
     "train.max_batch_instances": "None",
+    "train.compile": "False",  # compiled kernels draw dropout masks from another random stream
 }
 
 

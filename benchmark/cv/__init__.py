@@ -24,6 +24,7 @@ from benchmark.cv.files import (
     load_splits,
     save_splits,
     split_digest,
+    splits_of,
 )
 from benchmark.cv.folds import describe_splits, fold_indices
 from benchmark.cv.make import ROLES, make_splits
@@ -40,5 +41,6 @@ __all__ = [
     "make_splits",
     "save_splits",
     "split_digest",
+    "splits_of",
     "check_splits",
 ]

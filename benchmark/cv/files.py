@@ -42,6 +42,7 @@ __all__ = [
     "make_splits",
     "save_splits",
     "split_digest",
+    "splits_of",
     "check_splits",
 ]
 
@@ -231,3 +232,16 @@ def _load_checked(path: Path, dataset_name: str, table: pd.DataFrame, cv: CVConf
         )
     check_splits(splits, table, cv.protocol, source=str(path), dataset=dataset_name, repeats=cv.repeats)
     return splits
+
+
+def splits_of(
+    dataset_name: str, table: pd.DataFrame, cv: CVConfig, *, new_splits: bool = False
+) -> tuple[pd.DataFrame, Path, str]:
+    """The split table, file and digest a run uses: ``cv.splits_file`` when given (checked against
+    ``table``), else the default file under ``cv.splits_dir`` (made on first use, then reused)."""
+    if cv.splits_file:
+        path = Path(cv.splits_file)
+        splits = load_splits(path)
+        check_splits(splits, table, cv.protocol, source=str(path))
+        return splits, path, split_digest(path)
+    return get_or_create_splits(cv.splits_dir, dataset_name, table, cv, overwrite=new_splits)

@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 
 from benchmark.core.config import RunConfig, TrackingConfig
 from benchmark.core.errors import ConfigError
-from benchmark.cv.files import check_splits, fold_indices, get_or_create_splits, load_splits, split_digest
+from benchmark.cv.files import fold_indices, splits_of
 from benchmark.data import BagCollection, load_dataset
 from benchmark.run.model_runs import RunContext, run_model
 from benchmark.run.observer import RunObserver
@@ -41,15 +41,7 @@ class RunSummary:
 
 def splits_for(request: RunRequest, bags: BagCollection) -> tuple[pd.DataFrame, Path, str]:
     """The split table, its file and digest for a request (an explicit split file or the default one)."""
-    table = bags.table()
-    if request.cv.splits_file:
-        path = Path(request.cv.splits_file)
-        splits = load_splits(path)
-        check_splits(splits, table, request.cv.protocol, source=str(path))
-        return splits, path, split_digest(path)
-    return get_or_create_splits(
-        Path(request.cv.splits_dir), bags.name, table, request.cv, overwrite=request.new_splits
-    )
+    return splits_of(bags.name, bags.table(), request.cv, new_splits=request.new_splits)
 
 
 def resolve_configs(request: RunRequest) -> dict[str, RunConfig]:

@@ -39,21 +39,51 @@ def resolve_device(name: str) -> torch.device:
 
 
 def training_batches(
-    lengths: np.ndarray, index: np.ndarray, batch_size: int, pool: int, rng: np.random.Generator
+    lengths: np.ndarray,
+    index: np.ndarray,
+    batch_size: int,
+    pool: int,
+    rng: np.random.Generator,
+    *,
+    max_batch_instances: int | None = None,
+    max_instances: int | None = None,
 ) -> list[np.ndarray]:
     """One epoch of training batches: shuffled, optionally length-bucketed within pools of batches.
 
     With ``pool`` ≥ 2 the shuffled slides are cut into pools of ``pool · batch_size``, each pool is sorted
     by bag length and cut into batches, and the batch order is shuffled, so a batch pads to a length close
     to its own bags' while every epoch still sees a fresh random grouping.
+
+    With ``max_batch_instances`` a batch whose padded size (bags × longest bag, after the per-bag
+    ``max_instances`` cap) exceeds it is cut into consecutive smaller batches (a single bag always forms a
+    batch), which bounds training memory on realistic bags at the price of more optimiser steps. Without
+    it the random stream and the batches are exactly those of earlier versions.
     """
     order = rng.permutation(index)
     if pool < 2:
-        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    batches = []
-    span = pool * batch_size
-    for start in range(0, len(order), span):
-        chunk = order[start : start + span]
-        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
-    return [batches[i] for i in rng.permutation(len(batches))]
+        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    else:
+        batches = []
+        span = pool * batch_size
+        for start in range(0, len(order), span):
+            chunk = order[start : start + span]
+            chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+            batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    if max_batch_instances is None:
+        return batches
+    sizes = lengths if max_instances is None else np.minimum(lengths, max_instances)
+    return [part for batch in batches for part in _cap(batch, sizes, max_batch_instances)]
+
+
+def _cap(batch: np.ndarray, sizes: np.ndarray, limit: int) -> list[np.ndarray]:
+    """``batch`` cut in order into runs whose padded size (count × longest) stays ≤ ``limit``."""
+    parts, start, longest = [], 0, 0
+    for j in range(len(batch)):
+        longest_with = max(longest, int(sizes[batch[j]]))
+        if j > start and (j - start + 1) * longest_with > limit:
+            parts.append(batch[start:j])
+            start, longest_with = j, int(sizes[batch[j]])
+        longest = longest_with
+    parts.append(batch[start:])
+    return parts

@@ -61,7 +61,12 @@ def _build(
         image_shape=(bags.info or {}).get("image_shape"),
     ).to(device)
     optimizer_cls = torch.optim.AdamW if tc.optimizer == "adamw" else torch.optim.Adam
-    return model, optimizer_cls(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    # On CUDA one fused kernel per step; on CPU torch's reference loop, which keeps results bit-identical.
+    fused = {"fused": True} if device.type == "cuda" else {}
+    optimizer = optimizer_cls(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, **fused)
+    if tc.compile:  # in place, so state_dict keys (checkpoints) are unchanged; bag lengths vary: dynamic
+        model.compile(dynamic=True)
+    return model, optimizer
 
 
 def _validate(
@@ -101,7 +106,16 @@ def _train_epoch(
     model.train()
     sums: dict[str, float] = {}
     steps = 0
-    for chunk in training_batches(bags.lengths, train_idx, tc.batch_size, tc.bucket_pool, rng):
+    batches = training_batches(
+        bags.lengths,
+        train_idx,
+        tc.batch_size,
+        tc.bucket_pool,
+        rng,
+        max_batch_instances=tc.max_batch_instances,
+        max_instances=tc.max_instances,
+    )
+    for chunk in batches:
         batch = pad_batch(bags, chunk, max_instances=tc.max_instances, rng=rng, standardize=scale).to(device)
         targets = Targets(fine=batch.fine, coarse=batch.coarse, progress=epoch / tc.epochs)
         with autocast(device, tc.amp):

@@ -21,3 +21,17 @@ def test_building_the_parser_imports_no_heavy_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_listing_and_split_commands_import_no_tracking_tuning_or_plotting(tmp_path):
+    """`datasets`, `models` and `splits show` must start fast: no mlflow, optuna or seaborn."""
+    code = (
+        "import sys, io, contextlib; from benchmark.cli.main import main\n"
+        "for argv in (['datasets'], ['models'], ['splits', 'show', '--dataset', 'panda-sim', '--scale', '0.2',\n"
+        f"             '--cache-dir', {str(tmp_path / 'c')!r}, '--splits-dir', {str(tmp_path / 's')!r}]):\n"
+        "    with contextlib.redirect_stdout(io.StringIO()):\n"
+        "        assert main(argv) == 0, argv\n"
+        "print(sorted(m for m in ('mlflow', 'optuna', 'seaborn') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -44,7 +46,7 @@ def config(**train) -> RunConfig:
     return RunConfig(
         model="abmil",
         model_params=resolve_model_params("abmil"),
-        train=TrainConfig(epochs=4, batch_size=5, eval_batch_size=3, device="cpu", **train),
+        train=TrainConfig(**{"epochs": 4, "batch_size": 5, "eval_batch_size": 3, "device": "cpu", **train}),
     )
 
 
@@ -174,6 +176,33 @@ def test_training_batches_cover_each_slide_once_and_bucket_by_length():
     assert [x.tolist() for x in a] != [x.tolist() for x in b]
 
 
+@pytest.mark.parametrize("pool", [0, 8])
+def test_an_instance_cap_cuts_large_batches_and_nothing_else(pool):
+    from benchmark.run.setup import training_batches
+
+    lengths = np.random.default_rng(0).integers(1, 300, size=100)
+    index = np.arange(100)
+    plain = training_batches(lengths, index, 16, pool, np.random.default_rng(1))
+    capped = training_batches(lengths, index, 16, pool, np.random.default_rng(1), max_batch_instances=1000)
+    assert np.array_equal(np.concatenate(plain), np.concatenate(capped))  # same slides, same order
+    assert len(capped) > len(plain)
+    assert all(len(b) == 1 or len(b) * lengths[b].max() <= 1000 for b in capped)
+    # The per-bag instance cap shrinks the padded length the batch cap sees.
+    subsampled = training_batches(
+        lengths, index, 16, pool, np.random.default_rng(1), max_batch_instances=1000, max_instances=50
+    )
+    assert all(len(b) * min(lengths[b].max(), 50) <= 1000 for b in subsampled)
+    huge = training_batches(lengths, index, 16, pool, np.random.default_rng(1), max_batch_instances=10**9)
+    assert [b.tolist() for b in huge] == [b.tolist() for b in plain]
+
+
+def test_a_capped_run_takes_more_steps_and_stays_finite():
+    plain = train_fold(config(), tiny_bags(), PARTS, seed=1)
+    capped = train_fold(config(max_batch_instances=8), tiny_bags(), PARTS, seed=1)
+    assert capped.steps > plain.steps
+    assert np.isfinite(capped.test_predictions.fine_probs).all()
+
+
 def test_a_diverged_run_is_a_clear_training_error_not_a_type_error():
     """Infinite features make every forward pass NaN (inf − inf in the first layer): no epoch can be selected."""
     bags = tiny_bags()
@@ -182,3 +211,22 @@ def test_a_diverged_run_is_a_clear_training_error_not_a_type_error():
         TrainingError, match=r"abmil: validation predictions are NaN/inf at epoch 0.*lower --lr"
     ):
         train_fold(config(), bags, PARTS, seed=0)
+
+
+def test_compiled_training_matches_eager_up_to_rounding_without_dropout():
+    """Without dropout (whose masks compiled kernels draw from another random stream) a compiled model
+    learns the same thing as the eager one; checkpoints keep their parameter names."""
+    params = {**resolve_model_params("abmil"), "dropout": 0.0}
+    runs = [
+        train_fold(
+            dataclasses.replace(config(epochs=2, compile=flag), model_params=params),
+            tiny_bags(),
+            PARTS,
+            seed=3,
+        )
+        for flag in (False, True)
+    ]
+    np.testing.assert_allclose(
+        runs[1].test_predictions.fine_probs, runs[0].test_predictions.fine_probs, atol=1e-4
+    )
+    assert not any(k.startswith("_orig_mod") for k in runs[1].state_dict)
