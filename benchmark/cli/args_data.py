@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from benchmark.cli.options import EPILOG, add_common, add_cv_options, add_data_options
+from benchmark.cli.options import EPILOG, add_common, add_cv_options, add_data_options, add_threads_option
 
 __all__ = ["add_data_commands"]
 
@@ -96,17 +96,49 @@ def _add_perf(sub, subs: dict[str, argparse.ArgumentParser]) -> None:  # noqa: A
     """``benchmark perf``."""
     p = subs["perf"] = sub.add_parser(
         "perf",
-        help="training/evaluation throughput: batched vs reference-style loop",
-        description="Slides/s and peak RAM per model for our batched, preloaded path "
-        "and a reference-style loop (batch 1, features re-read from per-slide files "
-        "every epoch) on the same data.",
+        help="training throughput: the trainer's batched path vs CLAM's loop vs the compute floor",
+        description="Epoch time, slides/s and peak memory per model for three paths training the same "
+        "seeded model on the same slides: reference (CLAM's loop: batch 1, each bag torch.load-ed from "
+        "pt_files/<slide>.pt every step, validation every epoch), batched (the trainer's fit_fold) and floor "
+        "(the batched path's batches pre-built on the device: compute only). Speed is given as ratios "
+        "measured in the same run.",
         epilog=EPILOG,
     )
     add_data_options(p)
-    p.add_argument("--models", default="abmil,meanpool", help="comma-separated models or 'all'")
-    p.add_argument("--epochs", type=int, default=2, help="timed epochs per path (default 2)")
-    p.add_argument("--batch-size", type=int, default=16, help="batch size of the batched path (default 16)")
-    p.add_argument("--slides", type=int, default=None, help="use only the first N slides")
-    p.add_argument("--device", default="auto", help="auto (default), cpu or cuda[:i]")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    g = p.add_argument_group("measurement")
+    g.add_argument(
+        "--bags",
+        default="small",
+        help="bag-size regime: small (the dataset as it is, default), realistic (300 slides of 500-1000 "
+        "instances x 1024 features, generated) or N (the dataset's bags resampled to exactly N instances)",
+    )
+    g.add_argument(
+        "--models",
+        default="abmil,clam-sb,hmil",
+        help="comma-separated models or 'all' (default abmil,clam-sb,hmil)",
+    )
+    g.add_argument(
+        "--epochs",
+        type=int,
+        default=2,
+        help="timed epochs per path, after 1 untimed warm-up epoch (default 2)",
+    )
+    g.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="bags per step of the batched path (default: the config's, 16)",
+    )
+    g.add_argument("--slides", type=int, default=None, help="use only N slides (realistic: generate N)")
+    g.add_argument("--device", default="auto", help="auto (default), cpu or cuda[:i]")
+    add_threads_option(g)
+    g.add_argument(
+        "--seed", type=int, default=0, help="seed of the models, shuffles and generated bags (default 0)"
+    )
+    g.add_argument(
+        "--format",
+        choices=("table", "json", "markdown"),
+        default="table",
+        help="table (default), json, or markdown (for docs/results/perf.md)",
+    )
     add_common(p)

@@ -1,4 +1,4 @@
-"""``benchmark perf``: throughput of the batched path vs a reference-style loop (rich table or JSON)."""
+"""``benchmark perf``: reference vs batched vs compute-floor training throughput (rich table, Markdown or JSON)."""
 
 from __future__ import annotations
 
@@ -13,16 +13,19 @@ __all__ = ["cmd_perf"]
 
 
 def cmd_perf(args: argparse.Namespace) -> int:
-    rows = run_perf(
+    report = run_perf(
         data_config(args),
         names(args.models),
+        bags=args.bags,
         epochs=args.epochs,
         batch_size=args.batch_size,
-        max_slides=args.slides,
+        slides=args.slides,
         device=args.device,
+        threads=args.threads,
+        seed=args.seed,
     )
     if args.format == "json":
-        print(json.dumps(rows, indent=1))
+        print(json.dumps(report.to_dict(), indent=1))
     else:
-        render_perf(console, rows)
+        render_perf(console, report, markdown=args.format == "markdown")
     return 0

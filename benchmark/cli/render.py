@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -49,19 +48,34 @@ def render_check(console: Console, report) -> None:
             console.print(f"  … and {len(report.problems) - 50} more (use --format json for all)")
 
 
-def render_perf(console: Console, rows: Sequence[dict]) -> None:
-    table = Table(title="throughput: batched+preloaded vs reference-style loop (batch 1, re-read files)")
-    cols = ["model", "path", "train slides/s", "eval slides/s", "peak RAM MiB", "train ×", "eval ×"]
+def render_perf(console: Console, report, *, markdown: bool = False) -> None:  # noqa: ANN001 - a PerfReport
+    """The `benchmark perf` table: a header naming the measured regime, one row per (model, path); a rich
+    table, or Markdown text (for docs/results/perf.md) with ``markdown``."""
+    g = report.regime
+    title = (
+        f"benchmark perf, bags {g['bags']} ({g['source']}): {g['slides']} slides ({g['train_slides']} train / "
+        f"{g['val_slides']} val), {g['bag_min']}/{g['bag_median']:g}/{g['bag_max']} instances per bag "
+        f"(min/median/max), D={g['dim']}, {g['dtype']}; {g['epochs']} timed epoch(s) after {g['warmup']}; "
+        f"{g['threads']} thread(s), {g['device']}, torch {g['torch']}"
+    )
+    cuda = any(r["peak_cuda_mib"] is not None for r in report.rows)
+    cols = ["model", "path", "batch", "epoch s", "train s", "val s", "train slides/s"]
+    cols += ["speed vs reference", "speed vs floor", "peak RSS MiB"] + (["peak CUDA MiB"] if cuda else [])
+    cells = []
+    for r in report.rows:
+        row = [r["model"], r["path"], str(r["batch_size"]), f"{r['epoch_s']:.2f}", f"{r['train_s']:.2f}"]
+        row += [f"{r['val_s']:.2f}", f"{r['train_slides_per_s']:.1f}"]
+        row += [f"×{r['speed_vs_reference']:.2f}", f"×{r['speed_vs_floor']:.2f}", f"{r['peak_rss_mib']:.0f}"]
+        cells.append(row + ([f"{r['peak_cuda_mib']:.0f}"] if cuda else []))
+    if markdown:
+        align = ["---" if c in ("model", "path") else "---:" for c in cols]
+        lines = [f"**{title}**", "", "| " + " | ".join(cols) + " |", "|" + "|".join(align) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in cells]
+        console.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
+        return
+    table = Table(title=title)
     for c in cols:
-        table.add_column(c, justify="right" if c not in ("model", "path") else "left")
-    for r in rows:
-        table.add_row(
-            r["model"],
-            r["path"],
-            f"{r['train_slides_per_s']:.1f}",
-            f"{r['eval_slides_per_s']:.1f}",
-            f"{r['peak_ram_mib']:.0f}",
-            f"{r['train_speedup']:.1f}" if r.get("train_speedup") else "",
-            f"{r['eval_speedup']:.1f}" if r.get("eval_speedup") else "",
-        )
+        table.add_column(c, justify="left" if c in ("model", "path") else "right")
+    for row in cells:
+        table.add_row(*row)
     console.print(table)

@@ -15,7 +15,7 @@ from benchmark.core.contract import MILModel
 from benchmark.data.bags import BagCollection, pad_batch
 from benchmark.metrics.evaluate import EvaluationResult, evaluate
 
-__all__ = ["Predictions", "autocast", "evaluate_predictions", "predict"]
+__all__ = ["Predictions", "autocast", "eval_batches", "evaluate_predictions", "predict"]
 
 # Upper bound on padded floats per evaluation batch (B · N_max · D), so that huge bags are evaluated
 # alone instead of exhausting memory. 2^26 floats = 256 MiB in fp32.
@@ -45,7 +45,7 @@ class Predictions:
     fine_ce: float
 
 
-def _eval_batches(bags: BagCollection, index: np.ndarray, batch_size: int) -> list[np.ndarray]:
+def eval_batches(bags: BagCollection, index: np.ndarray, batch_size: int) -> list[np.ndarray]:
     """Length-sorted batches bounded by bag count and padded size (less padding, bounded memory)."""
     order = index[np.argsort(bags.lengths[index], kind="stable")]
     batches, current, current_max = [], [], 0
@@ -79,7 +79,7 @@ def predict(
     model.eval()
     index = np.asarray(index, dtype=np.int64)
     fine_rows, coarse_rows, seen, ce_sum = [], [], [], 0.0
-    for chunk in _eval_batches(bags, index, batch_size):
+    for chunk in eval_batches(bags, index, batch_size):
         batch = pad_batch(bags, chunk, standardize=standardize).to(device)
         with autocast(device, amp):
             out = model(batch.x, batch.mask)

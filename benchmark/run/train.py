@@ -29,7 +29,7 @@ from benchmark.run.memory import PeakMemory
 from benchmark.run.outcome import FitResult, FoldOutcome
 from benchmark.run.setup import resolve_device, seed_everything, training_batches
 
-__all__ = ["fit_fold", "train_fold"]
+__all__ = ["build_model_and_optimizer", "fit_fold", "train_fold"]
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def _selection_score(result: EvaluationResult, selection: str) -> float:
 EpochCallback = Callable[[int, dict[str, float]], None]
 
 
-def _build(
+def build_model_and_optimizer(
     config: RunConfig, bags: BagCollection, device: torch.device
 ) -> tuple[MILModel, torch.optim.Optimizer]:
     """A fresh model (with its instance encoder, if any) on ``device`` and its optimiser."""
@@ -176,7 +176,7 @@ def fit_fold(
     tc = config.train
     device = resolve_device(tc.device)
     seed_everything(seed)
-    model, optimizer = _build(config, bags, device)
+    model, optimizer = build_model_and_optimizer(config, bags, device)
     rng = np.random.default_rng(seed)
     train_idx = np.asarray(train_index, dtype=np.int64)
     val_idx = np.asarray(val_index, dtype=np.int64)
