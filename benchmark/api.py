@@ -35,6 +35,8 @@ from benchmark.cv.folds import describe_splits
 from benchmark.data import BagCollection, load_dataset
 from benchmark.data.check import CheckReport, check_dataset
 from benchmark.data.files.pack import pack_dataset
+from benchmark.data.stats import FeatureStats, load_with_instance_labels
+from benchmark.data.stats import feature_stats as compute_feature_stats
 from benchmark.run.request import RunRequest
 from benchmark.run.threads import apply_thread_policy
 
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from benchmark.compare.comparison import Comparison
     from benchmark.reproduce.runner import ValidationReport, ValidationRequest
     from benchmark.run.observer import RunObserver
+    from benchmark.run.perf import PerfReport
     from benchmark.run.runner import RunSummary
     from benchmark.tune.best import BestParams
     from benchmark.tune.engine import StudySummary, TuneObserver, TuneRequest
@@ -52,7 +55,9 @@ __all__ = [
     "check_data",
     "compare",
     "describe_splits",
+    "feature_stats",
     "pack_data",
+    "perf",
     "plot_comparison",
     "reproduce",
     "run",
@@ -187,6 +192,22 @@ def splits(
     bags = load_dataset(data)
     split_table, path, digest = splits_of(bags.name, bags.table(), cv, new_splits=new_splits)
     return bags, split_table, path, digest
+
+
+def feature_stats(data: DataConfig, *, max_instances: int = 20_000, seed: int = 0) -> FeatureStats:
+    """How much a dataset's instance features look like real patch embeddings (``benchmark data stats``)."""
+    if max_instances < 2:
+        raise ConfigError(f"--max-instances must be ≥ 2, got {max_instances}.")
+    bags, labels = load_with_instance_labels(data)
+    return compute_feature_stats(bags, instance_labels=labels, max_instances=max_instances, seed=seed)
+
+
+def perf(data: DataConfig, models: Sequence[str], **options: object) -> PerfReport:
+    """``benchmark perf``: CLAM's loop vs the batched trainer vs the compute floor, measured in one run;
+    ``options`` as `benchmark.run.perf.run_perf` (bags, epochs, batch_size, slides, device, threads, seed)."""
+    from benchmark.run.perf import run_perf
+
+    return run_perf(data, models, **options)
 
 
 def check_data(data: DataConfig) -> CheckReport:

@@ -12,8 +12,7 @@ from benchmark import api
 from benchmark.cli.data_stats import stats_table
 from benchmark.cli.render import console, render_check
 from benchmark.cli.requests import cv_config, data_config
-from benchmark.core.errors import BenchmarkError, ConfigError
-from benchmark.data.stats import feature_stats, load_with_instance_labels
+from benchmark.core.errors import BenchmarkError
 
 __all__ = ["cmd_data_check", "cmd_data_pack", "cmd_data_stats", "cmd_splits_make", "cmd_splits_show"]
 
@@ -66,11 +65,8 @@ def cmd_data_pack(args: argparse.Namespace) -> int:
 
 
 def cmd_data_stats(args: argparse.Namespace) -> int:
-    if args.max_instances < 2:
-        raise ConfigError(f"--max-instances must be ≥ 2, got {args.max_instances}.")
     data = data_config(args)
-    bags, labels = load_with_instance_labels(data)
-    stats = feature_stats(bags, instance_labels=labels, max_instances=args.max_instances, seed=args.seed)
+    stats = api.feature_stats(data, max_instances=args.max_instances, seed=args.seed)
     if args.format == "json":
         print(json.dumps({"dataset": data.name, **stats.to_dict()}, indent=1))
     else:

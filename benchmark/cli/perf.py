@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
+from benchmark import api
 from benchmark.cli.render import console, render_perf
 from benchmark.cli.requests import data_config, names
-from benchmark.run.perf import run_perf
 
 __all__ = ["cmd_perf"]
 
 
 def cmd_perf(args: argparse.Namespace) -> int:
-    report = run_perf(
+    report = api.perf(
         data_config(args),
         names(args.models),
         bags=args.bags,

@@ -32,6 +32,7 @@ from benchmark.cv.make import ROLES, make_splits
 __all__ = [
     "ROLES",
     "canonical_bytes",
+    "check_splits",
     "default_split_path",
     "describe_splits",
     "fold_columns",
@@ -42,5 +43,4 @@ __all__ = [
     "save_splits",
     "split_digest",
     "splits_of",
-    "check_splits",
 ]

@@ -26,7 +26,8 @@ class RunRequest:
         tracking: MLflow store and experiment (default: the dataset name).
         new_splits: regenerate the default split file / accept a digest differing from the recorded one.
         folds: run only these fold indices (default all).
-        threads: torch CPU threads of this process (default: torch's choice); execution only, not hashed.
+        threads: torch CPU threads of this process (default: the CPUs it may use, `benchmark.run.threads`);
+            execution only, not hashed, recorded on every fold run.
         label: method name recorded in MLflow instead of the model name (one model only), e.g. the rungs
             of an ablation ladder ("hmil+ham").
         parent_tags: extra tags on the parent run (e.g. ``benchmark.params_from.study`` for tuned runs).

@@ -1,8 +1,8 @@
 """MLflow layout: experiment per dataset, parent run per (method, dataset, config), child run per fold.
 
 Tags (all runs): ``benchmark.role`` (parent|fold), ``benchmark.method``, ``benchmark.dataset``,
-``benchmark.config_hash``, ``benchmark.split_digest``, ``benchmark.split_file``; fold runs add
-``benchmark.fold``. The experiment records the digest of every split file it has seen
+``benchmark.config_hash``, ``benchmark.split_digest``, ``benchmark.data_fingerprint``; parents add
+``benchmark.split_file`` (and the protocol, version, commit); fold runs add ``benchmark.fold``. The experiment records the digest of every split file it has seen
 (``benchmark.cv.files.<file name>``) so a run on different folds is refused unless ``--new-splits``.
 """
 
@@ -43,6 +43,7 @@ __all__ = [
     "log_metrics",
     "log_params",
     "mark_stale_children",
+    "results_json",
 ]
 
 log = logging.getLogger(__name__)

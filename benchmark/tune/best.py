@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import optuna
 
 from benchmark.core.errors import ConfigError
-from benchmark.tune.space import Overrides
+from benchmark.core.overrides import Overrides
 from benchmark.tune.storage import DEFAULT_STORAGE, open_storage
 
 __all__ = ["BestParams", "best_params"]

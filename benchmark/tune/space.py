@@ -2,7 +2,7 @@
 
 A search space suggests values with an Optuna trial and returns them as the same string overrides
 ``--set`` takes (``train.lr``, ``model.dropout``, ``loss.<term>.weight``), so a trial's configuration
-is resolved by exactly the code path of ``benchmark run`` (`benchmark.run.runner.resolve_run_config`) and
+is resolved by exactly the code path of ``benchmark run`` (`benchmark.run.resolve.resolve_run_config`) and
 can be replayed verbatim (``benchmark run --params-from``). Optuna parameter names are the dotted
 override keys, except derived parameters (CLAM's ``clam.bag_weight`` sets two loss weights).
 """
