@@ -2,11 +2,14 @@
 
 All instance features of a dataset live in one packed array ``features`` (T, D) with per-slide
 ``offsets`` (S + 1,), so bag i is ``features[offsets[i]:offsets[i + 1]]``. Files are read once
-(preload or memory-mapped pack cache); training never touches the source files again.
+(preload or memory-mapped pack cache); training never touches the source files again. The array keeps
+the precision it was loaded in (float16 or float32, `benchmark.data.memory`); `pad_batch` hands the model
+float32. `BagCollection.features_to` moves it onto a training device, where `pad_batch` then gathers.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,8 +19,11 @@ import torch
 
 from benchmark.core.errors import DataError
 from benchmark.core.hierarchy import Hierarchy
+from benchmark.data._gather import gather_numpy, gather_tensor
 
 __all__ = ["BagCollection", "PaddedBatch", "instance_statistics", "pad_batch"]
+
+_COPY_BLOCK_BYTES = 64 * 2**20  # `BagCollection.features_to` copies in blocks of this size
 
 
 @dataclass
@@ -29,7 +35,8 @@ class BagCollection:
         slide_ids: (S,) unique slide identifiers.
         case_ids: (S,) patient/case identifiers (equal to slide ids when unknown).
         fine_labels: (S,) int64 fine label indices into ``hierarchy.fine``.
-        features: (T, D) float32/float16 array, possibly a read-only memmap.
+        features: (T, D) float32/float16 array, possibly a read-only memmap; or a torch tensor on a
+            device after `features_to`.
         offsets: (S + 1,) int64, bag i spans rows offsets[i]:offsets[i+1].
         hierarchy: the fine → coarse tree.
         sites: (S,) acquisition site/provider, or None.
@@ -41,7 +48,7 @@ class BagCollection:
     slide_ids: list[str]
     case_ids: list[str]
     fine_labels: np.ndarray
-    features: np.ndarray
+    features: np.ndarray | torch.Tensor
     offsets: np.ndarray
     hierarchy: Hierarchy
     sites: list[str] | None = None
@@ -90,7 +97,12 @@ class BagCollection:
         index = np.asarray(index, dtype=np.int64)
         lengths = self.lengths[index]
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        features = np.empty((int(offsets[-1]), self.dim), dtype=self.features.dtype)
+        src = self.features
+        shape = (int(offsets[-1]), self.dim)
+        if isinstance(src, torch.Tensor):
+            features = torch.empty(shape, dtype=src.dtype, device=src.device)
+        else:
+            features = np.empty(shape, dtype=src.dtype)
         for j, i in enumerate(index):
             features[offsets[j] : offsets[j + 1]] = self.features[self.offsets[i] : self.offsets[i + 1]]
         return BagCollection(
@@ -105,6 +117,23 @@ class BagCollection:
             fingerprint=f"{self.fingerprint}:subset{len(index)}",
             info=self.info,
         )
+
+    def features_to(self, device: torch.device | str) -> BagCollection:
+        """A shallow copy whose ``features`` is a (T, D) torch tensor on ``device``, in the same precision.
+
+        `pad_batch` then gathers and pads batches on ``device`` (no host→device copy per batch). The copy
+        goes in blocks, so the host never holds a second full array (e.g. of a memory-mapped pack).
+        """
+        device = torch.device(device)
+        src = self.features
+        if isinstance(src, torch.Tensor):
+            return dataclasses.replace(self, features=src.to(device))
+        dtype = torch.from_numpy(np.empty(0, dtype=src.dtype)).dtype
+        out = torch.empty(tuple(src.shape), dtype=dtype, device=device)
+        step = max(1, _COPY_BLOCK_BYTES // max(1, self.dim * src.itemsize))
+        for start in range(0, len(src), step):
+            out[start : start + step].copy_(torch.from_numpy(np.array(src[start : start + step])))
+        return dataclasses.replace(self, features=out)
 
     def table(self) -> pd.DataFrame:
         """One row per slide: slide_id, case_id, fine/coarse label (index and name), site, n_instances."""
@@ -142,15 +171,27 @@ class PaddedBatch:
     coarse: torch.Tensor
     index: torch.Tensor
 
-    def to(self, device: torch.device) -> PaddedBatch:
-        nb = device.type == "cuda"
-        return PaddedBatch(
-            self.x.to(device, non_blocking=nb),
-            self.mask.to(device, non_blocking=nb),
-            self.fine.to(device, non_blocking=nb),
-            self.coarse.to(device, non_blocking=nb),
-            self.index,
-        )
+    def to(self, device: torch.device | str) -> PaddedBatch:
+        """This batch on ``device`` (``index`` stays on the host).
+
+        To CUDA, host tensors are pinned first so the copies are truly asynchronous (``non_blocking``
+        from pageable memory is a synchronous staging copy); tensors already there are not copied. To the
+        CPU nothing is copied.
+        """
+        device = torch.device(device)
+        if device.type != "cuda":
+            return PaddedBatch(
+                self.x.to(device),
+                self.mask.to(device),
+                self.fine.to(device),
+                self.coarse.to(device),
+                self.index,
+            )
+
+        def move(t: torch.Tensor) -> torch.Tensor:
+            return (t.pin_memory() if t.device.type == "cpu" else t).to(device, non_blocking=True)
+
+        return PaddedBatch(move(self.x), move(self.mask), move(self.fine), move(self.coarse), self.index)
 
 
 def pad_batch(
@@ -171,6 +212,10 @@ def pad_batch(
         rng: generator for the subset; required when ``max_instances`` is set.
         standardize: (mean, std), each (D,), applied to real instances only (padding stays 0); the
             statistics come from the training part of the fold (see `instance_statistics`).
+
+    Returns:
+        x (B, N_max, D) float32 whatever the stored precision, mask (B, N_max); both on the device of
+        ``bags.features`` when it is a tensor (`BagCollection.features_to`), else on the host.
     """
     index = np.asarray(index, dtype=np.int64)
     rows: list[np.ndarray] = []
@@ -183,24 +228,14 @@ def pad_batch(
             rows.append(start + np.sort(rng.choice(n, size=max_instances, replace=False)))
         else:
             rows.append(np.arange(start, stop))
-    n_max = max(len(r) for r in rows)
-    x = np.zeros((len(index), n_max, bags.dim), dtype=np.float32)
-    mask = np.zeros((len(index), n_max), dtype=bool)
-    for b, r in enumerate(rows):
-        if len(r) and r[-1] - r[0] + 1 == len(r):  # contiguous: one slice copy, no fancy indexing
-            x[b, : len(r)] = bags.features[r[0] : r[-1] + 1]
-        else:
-            x[b, : len(r)] = bags.features[r]
-        mask[b, : len(r)] = True
-    if standardize is not None:
-        mean, std = standardize
-        x -= mean.astype(np.float32)
-        x /= std.astype(np.float32)
-        x[~mask] = 0.0
+    if isinstance(bags.features, torch.Tensor):
+        x, mask = gather_tensor(bags.features, rows, standardize)
+    else:
+        x, mask = gather_numpy(bags.features, rows, standardize)
     fine = bags.fine_labels[index]
     return PaddedBatch(
-        x=torch.from_numpy(x),
-        mask=torch.from_numpy(mask),
+        x=x,
+        mask=mask,
         fine=torch.from_numpy(fine.copy()),
         coarse=torch.from_numpy(bags.hierarchy.coarse_of(fine)),
         index=torch.from_numpy(index.copy()),
@@ -219,7 +254,8 @@ def instance_statistics(
     squares = np.zeros(bags.dim)
     count = 0
     for i in np.asarray(index, dtype=np.int64):
-        x = np.asarray(bags.bag(int(i)), dtype=np.float64)
+        x = bags.bag(int(i))
+        x = np.asarray(x.cpu() if isinstance(x, torch.Tensor) else x, dtype=np.float64)
         total += x.sum(0)
         squares += (x * x).sum(0)
         count += len(x)

@@ -13,6 +13,7 @@ from benchmark.core.config import DataConfig
 from benchmark.core.hierarchy import Hierarchy
 from benchmark.core.registry import Registry
 from benchmark.data.bags import BagCollection
+from benchmark.data.memory import cast_features, ram_budget
 
 __all__ = [
     "DATASETS",
@@ -103,8 +104,14 @@ def dataset_spec(name: str) -> DatasetSpec:
 
 
 def load_dataset(cfg: DataConfig) -> BagCollection:
-    """Load the dataset named by ``cfg.name`` (unknown names list the valid ones)."""
-    return dataset_spec(cfg.name).load(cfg)
+    """Load the dataset named by ``cfg.name`` (unknown names list the valid ones), its features held in the
+    precision ``cfg.feature_dtype`` asks for.
+
+    File-backed loaders read straight into that precision; for the others (simulated, digit, classical
+    sets) the loaded features are cast here, which is a no-op with the default ``"source"``.
+    """
+    bags = dataset_spec(cfg.name).load(cfg)
+    return cast_features(bags, cfg.feature_dtype, ram_budget(cfg.preload_max_gb))
 
 
 def dataset_info(name: str) -> DatasetInfo:

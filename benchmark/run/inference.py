@@ -18,8 +18,10 @@ from benchmark.metrics.evaluate import EvaluationResult, evaluate
 __all__ = ["Predictions", "autocast", "eval_batches", "evaluate_predictions", "predict"]
 
 # Upper bound on padded floats per evaluation batch (B · N_max · D), so that huge bags are evaluated
-# alone instead of exhausting memory. 2^26 floats = 256 MiB in fp32.
-_EVAL_MAX_ELEMENTS = 1 << 26
+# alone instead of exhausting memory. 2^24 floats = 64 MiB in fp32 for x (the activations are a few times
+# that): ~16 realistic bags of 1,000 × 1,024 per batch. 2^26 added ~180 MiB to the peak RSS of a realistic
+# run; small bags (panda-sim: 32 bags ≤ 2^21 floats) are batched exactly as before.
+_EVAL_MAX_ELEMENTS = 1 << 23
 
 
 def autocast(device: torch.device, amp: bool):

@@ -1,13 +1,16 @@
-"""Peak memory of a code block: CUDA allocator peak on GPU, sampled process RSS on CPU."""
+"""Memory: the peak of a code block (CUDA allocator peak on GPU, sampled process RSS on CPU), and handing
+freed heap memory back to the OS between epochs."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import threading
 
 import psutil
 import torch
 
-__all__ = ["PeakMemory"]
+__all__ = ["PeakMemory", "release_free_memory"]
 
 
 class PeakMemory:
@@ -48,3 +51,25 @@ class PeakMemory:
             if self._thread is not None:
                 self._thread.join()
             self.peak_mb = max(self.peak_mb, psutil.Process().memory_info().rss / 2**20)
+
+
+def _libc_malloc_trim():  # noqa: ANN202 - a ctypes function or None
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):  # not glibc (musl, macOS, Windows): nothing to trim
+        return None
+
+
+_MALLOC_TRIM = _libc_malloc_trim()
+
+
+def release_free_memory() -> None:
+    """Return the heap memory freed since the last call to the OS (glibc ``malloc_trim(0)``; a no-op elsewhere).
+
+    Why: glibc keeps freed training buffers (padded batches, activations) in its arenas, so a process's
+    resting RSS grew by ~130 MiB per epoch on realistic bags (300 slides × 500–1000 × 1024) and two epochs
+    peaked 490 MiB above the same run with trimming. Called once per epoch, it costs milliseconds.
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)

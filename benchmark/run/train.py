@@ -25,7 +25,7 @@ from benchmark.metrics.evaluate import EvaluationResult
 from benchmark.run.encoders import build_pipeline
 from benchmark.run.inference import Predictions, autocast, evaluate_predictions, predict
 from benchmark.run.loss_weighting import compose_loss
-from benchmark.run.memory import PeakMemory
+from benchmark.run.memory import PeakMemory, release_free_memory
 from benchmark.run.outcome import FitResult, FoldOutcome
 from benchmark.run.setup import resolve_device, seed_everything, training_batches
 
@@ -181,6 +181,8 @@ def fit_fold(
     train_idx = np.asarray(train_index, dtype=np.int64)
     val_idx = np.asarray(val_index, dtype=np.int64)
     scale = instance_statistics(bags, train_idx) if tc.standardize else None  # training part only
+    if tc.features_on_device and device.type == "cuda":  # gather batches on the GPU: no per-batch copy
+        bags = bags.features_to(device)
     best = _Checkpoint()
     history: list[dict[str, float]] = []
     train_seconds = eval_seconds = 0.0
@@ -196,6 +198,7 @@ def fit_fold(
             model, config, bags, val_idx, scale, device, epoch, history + [record]
         )
         eval_seconds += time.perf_counter() - t1
+        release_free_memory()  # the epoch's batches are garbage now: give their pages back
         record.update({k: v for k, v in val_result.flat("val").items() if "." not in k.split(".", 2)[-1]})
         record["val.fine_ce"] = val_preds.fine_ce
         history.append(record)

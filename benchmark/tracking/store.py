@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 _MAX_PARAMS_PER_BATCH = 100
+_OPENED: set[str] = set()  # SQLite stores this process has already created/migrated
 _MAX_METRICS_PER_BATCH = 1000
 
 
@@ -61,8 +62,9 @@ def configure(tracking_uri: str | None) -> str:
         if not parent.is_dir():
             raise BenchmarkError(f"--tracking-uri {uri}: directory {parent} does not exist; create it first.")
     mlflow.set_tracking_uri(uri)
-    if uri.startswith("sqlite:///"):
+    if uri.startswith("sqlite:///") and uri not in _OPENED:
         _open_sqlite_store_once(uri)
+        _OPENED.add(uri)  # once per process: later calls (the comparison after a run, …) reuse it
     # MLflow installs its own INFO handler at import ("Creating initial MLflow database tables..."); our
     # CLI decides verbosity, so quieten it after import unless the user asked for details.
     if not logging.getLogger("benchmark").isEnabledFor(logging.DEBUG):

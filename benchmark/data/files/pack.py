@@ -1,21 +1,26 @@
 """Build a `BagCollection` from feature files: preload into RAM, or a packed memory-mapped cache.
 
-Every source file is read exactly once. Policy (``DataConfig.preload_max_gb``, GiB):
+Every source file is read exactly once. Features are held in ``DataConfig.feature_dtype``'s precision
+(`benchmark.data.memory`: "source" keeps float16 files float16, else float32). The RAM budget is
+min(``DataConfig.preload_max_gb``, half of the available RAM) (`benchmark.data.memory.ram_budget`):
 
-1. A valid pack cache exists → load it (into RAM if it fits the limit, else memory-mapped).
-2. Otherwise estimate the size (h5 metadata gives exact shapes; for ``.pt`` the file sizes). If it fits
-   and no pack exists for this dataset, read everything into RAM. If it does not fit, or a stale pack
-   exists (the user asked for one with ``benchmark data pack``), stream the files into a new pack and
-   memory-map it. A ``.pt`` set that turns out larger than estimated spills to a pack mid-way.
+1. A valid pack cache of that dtype exists → load it (into RAM if it fits the budget, else memory-mapped).
+2. Otherwise read the files' headers first (h5 metadata, a memory-mapped ``torch.load`` for ``.pt``: exact
+   shapes without reading the data). If the features fit the budget and no pack exists for this dataset,
+   allocate the (T, D) array once and copy each file into its slice (peak ≈ the array + one file). If they
+   do not fit, or a stale pack exists (the user asked for one with ``benchmark data pack``), stream the
+   files into a new pack and memory-map it; one log line says why. A legacy ``.pt`` whose shape needs a
+   full read is estimated from its file size, and the set spills to a pack mid-way if it outgrows the budget.
 
 A pack lives in ``<cache_dir>/packs/<name>-<key>/`` (key = hash of dataset name, label file and
-feature directory) and holds ``features.npy`` (T, D) float32, ``offsets.npy`` (S + 1,) int64 and
-``index.json`` (slide ids, every source file's path/size/mtime_ns, dim, layout, sha256 of the packed
-features). It is stale when the slide list or any source file's size or mtime changes, and is then
-rebuilt. Packs are written to a temporary directory and renamed into place (see `packfile`).
+feature directory) and holds ``features.npy`` (T, D) float32 or float16, ``offsets.npy`` (S + 1,) int64 and
+``index.json`` (slide ids, every source file's path/size/mtime_ns, dim, dtype and source dtype, layout,
+sha256 of the packed features). It is stale when the slide list, any source file's size or mtime, or the
+requested dtype changes, and is then rebuilt. Packs are written to a temporary directory and renamed into
+place (see `packfile`).
 
 ``BagCollection.fingerprint`` is `benchmark.data.files.sources.fingerprint`: the same whether the features
-were preloaded or packed.
+were preloaded or packed (and in either precision: the dtype is recorded in ``info``).
 """
 
 from __future__ import annotations
@@ -31,12 +36,12 @@ from typing import Any
 import numpy as np
 
 from benchmark.core.config import DataConfig
-from benchmark.core.errors import DataError
 from benchmark.data.bags import BagCollection
 from benchmark.data.files import packfile, stores
 from benchmark.data.files.packfile import PackBuilder, Sink
 from benchmark.data.files.prepare import prepare
 from benchmark.data.files.sources import Sources, fingerprint, source_stats
+from benchmark.data.memory import RamBudget, ram_budget, target_dtype
 
 __all__ = [
     "INDEX_VERSION",
@@ -47,7 +52,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: dtype and source_dtype recorded (float16 packs)
 _GIB = 2**30
 
 
@@ -59,48 +64,32 @@ def pack_dir(cfg: DataConfig, src: Sources) -> Path:
 
 
 # ---------------------------------------------------------------------------------------- reading
-def _validated(x: np.ndarray, path: Path, ref: tuple[int, Path] | None) -> np.ndarray:
-    if len(x) == 0:
-        raise DataError(
-            f"feature file {path} has 0 instances (an empty bag, e.g. a slide without tissue); remove the "
-            "slide from the label file or re-extract it."
-        )
-    if ref is not None and x.shape[1] != ref[0]:
-        raise DataError(
-            f"feature file {path} has dim {x.shape[1]} but {ref[1]} has dim {ref[0]}; all slides must come from "
-            "one encoder: re-extract it or point --features at a single encoder's directory."
-        )
-    bad = ~np.isfinite(x)
-    if bad.any():
-        raise DataError(
-            f"feature file {path} contains {int(bad.sum())} NaN/Inf value(s) in {int(bad.any(axis=1).sum())} "
-            "row(s); re-extract the slide or remove it from the label file."
-        )
-    return x
+def _read(
+    src: Sources, stats: list[dict[str, Any]], target: Path, budget: RamBudget | None, want: str
+) -> dict:
+    """Read every source once; returns RAM features or commits a pack (then ``pack`` is its path).
 
-
-def _read(src: Sources, stats: list[dict[str, Any]], target: Path, limit: int | None) -> dict[str, Any]:
-    """Read every source once; returns RAM features or commits a pack (then ``pack`` is its path)."""
-    est_bytes, rows = packfile.estimate_size(src.paths) if limit is not None else (0, None)
-    if limit is not None and est_bytes > limit:
-        log.info(
-            "estimated %.2f GiB > data.preload_max_gb=%.2f: packing to %s",
-            est_bytes / _GIB,
-            limit / _GIB,
-            target,
-        )
+    ``budget`` None = always pack; ``want`` = ``DataConfig.feature_dtype``.
+    """
+    found = packfile.scan(src.paths)
+    source = np.dtype(np.float16 if found.all_fp16 else np.float32)
+    dtype = target_dtype(want, source)
+    need = found.nbytes(dtype)
+    limit = None if budget is None else budget.nbytes
+    if budget is not None and need > budget.nbytes:
+        log.info("%s", budget.explain(need, dtype, f"packing to {target} and memory-mapping it"))
         limit = None
     with PackBuilder(target) as builder:
-        sink = Sink(limit, builder, rows)
+        sink = Sink(limit, builder, found.rows, dtype)
         offsets = np.zeros(len(src.paths) + 1, dtype=np.int64)
         ref: tuple[int, Path] | None = None
         for i, path in enumerate(src.paths):
-            x = _validated(stores.read_features(path), path, ref)
+            x = stores.checked_bag(stores.read_features(path, dtype), path, ref, found.file_rows[i])
             ref = ref or (x.shape[1], path)
             sink.add(x)
             offsets[i + 1] = offsets[i] + len(x)
         if sink.writer is None:
-            log.info("preloaded %d slides (%.2f GiB) into RAM", len(src.paths), sink.nbytes / _GIB)
+            log.info("preloaded %d slides (%.2f GiB, %s) into RAM", len(src.paths), sink.nbytes / _GIB, dtype)
             return {"features": sink.ram_features(), "offsets": offsets}
         sink.writer.close()
         builder.save_array("offsets.npy", offsets)
@@ -111,6 +100,8 @@ def _read(src: Sources, stats: list[dict[str, Any]], target: Path, limit: int | 
             "features_dir": str(src.store.directory.resolve()),
             "labels": str(src.table.source.resolve()),
             "dim": ref[0] if ref else 0,
+            "dtype": dtype.name,
+            "source_dtype": source.name,
             "n_instances": int(offsets[-1]),
             "slide_ids": list(src.table.slide_ids),
             "sources": stats,
@@ -118,22 +109,25 @@ def _read(src: Sources, stats: list[dict[str, Any]], target: Path, limit: int | 
         }
         builder.save_text("index.json", json.dumps(index, indent=1))
         done = builder.commit()
-        log.info(
-            "packed %d slides (%.2f GiB, estimated %.2f) into %s",
-            len(src.paths),
-            sink.nbytes / _GIB,
-            est_bytes / _GIB,
-            done,
-        )
+        log.info("packed %d slides (%.2f GiB, %s) into %s", len(src.paths), sink.nbytes / _GIB, dtype, done)
         return {"pack": done}
 
 
 # ---------------------------------------------------------------------------------------- pack cache
-def _stale_reason(target: Path, src: Sources, stats: list[dict[str, Any]]) -> str | None:
-    """Why the pack at ``target`` cannot be used for these sources (None = usable). Raises on damage."""
+def _stale_reason(
+    target: Path, src: Sources, stats: list[dict[str, Any]], want: str | None = None
+) -> str | None:
+    """Why the pack at ``target`` cannot be used for these sources (None = usable). Raises on damage.
+
+    ``want``: the requested ``DataConfig.feature_dtype`` (None = any dtype will do, e.g. for bag lengths).
+    """
     index = json.loads((target / "index.json").read_text(encoding="utf-8"))
     if index.get("version") != INDEX_VERSION:
         return f"index version {index.get('version')} != {INDEX_VERSION}"
+    if want is not None:
+        dtype = target_dtype(want, np.dtype(index["source_dtype"]))
+        if index["dtype"] != dtype.name:
+            return f"it holds {index['dtype']} features, data.feature_dtype={want} asks for {dtype.name}"
     if index.get("slide_ids") != list(src.table.slide_ids):
         return "the labelled slide list changed"
     if index.get("layout") != src.store.layout:
@@ -145,15 +139,18 @@ def _stale_reason(target: Path, src: Sources, stats: list[dict[str, Any]]) -> st
     return None
 
 
-def _open_pack(target: Path, limit: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Load a pack; into RAM if it fits ``limit`` bytes, else memory-mapped. Raises on damage."""
+def _open_pack(
+    target: Path, budget: RamBudget, announce: bool = True
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Load a pack; into RAM if it fits ``budget``, else memory-mapped (logged when ``announce``). Raises on
+    damage."""
     index = json.loads((target / "index.json").read_text(encoding="utf-8"))
     offsets = np.load(target / "offsets.npy")
     features = np.load(target / "features.npy", mmap_mode="r")
     n, dim = int(index["n_instances"]), int(index["dim"])
     if (
         features.shape != (n, dim)
-        or features.dtype != np.float32
+        or features.dtype != np.dtype(index["dtype"])
         or offsets.shape != (len(index["slide_ids"]) + 1,)
     ):
         raise ValueError(
@@ -161,8 +158,10 @@ def _open_pack(target: Path, limit: int) -> tuple[np.ndarray, np.ndarray, dict[s
         )
     if int(offsets[-1]) != n:
         raise ValueError("offsets do not cover the features")
-    if features.nbytes <= limit:
+    if features.nbytes <= budget.nbytes:
         features = np.array(features)  # one sequential read of the pack, then plain RAM
+    elif announce:
+        log.info("%s", budget.explain(features.nbytes, features.dtype, f"memory-mapping the pack {target}"))
     return features, offsets, index
 
 
@@ -186,13 +185,13 @@ def _discard(target: Path, why: str) -> None:
 
 
 def _usable_pack(
-    target: Path, src: Sources, stats: list[dict[str, Any]], limit: int
+    target: Path, src: Sources, stats: list[dict[str, Any]], budget: RamBudget, want: str
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | None:
     """The pack at ``target`` opened when it is up to date, else None (stale: logged; damaged: discarded)."""
     try:
-        reason = _stale_reason(target, src, stats)
+        reason = _stale_reason(target, src, stats, want)
         if reason is None:
-            return _open_pack(target, limit)
+            return _open_pack(target, budget)
         log.info("pack cache %s is stale (%s); rebuilding it", target, reason)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         _discard(target, f"{type(exc).__name__}: {exc}")
@@ -217,7 +216,11 @@ def _collection_info(
         }
     else:
         info |= {"storage": "ram", "pack_dir": ""}
-    info |= {"dim": int(features.shape[1]), "n_instances": int(features.shape[0])}
+    info |= {
+        "dim": int(features.shape[1]),
+        "n_instances": int(features.shape[0]),
+        "dtype": features.dtype.name,
+    }
     return info
 
 
@@ -228,7 +231,7 @@ def build_collection(
 
     Args:
         src: matched labels and files; its problems are raised first.
-        cfg: ``cache_dir`` and ``preload_max_gb`` are used.
+        cfg: ``cache_dir``, ``preload_max_gb`` and ``feature_dtype`` are used.
         pack: always use (and if needed write) the pack cache.
         force: rebuild the pack even if it is up to date (implies ``pack``).
 
@@ -237,16 +240,16 @@ def build_collection(
             or NaN/Inf features (each naming the file and the fix).
     """
     src.raise_problems()
-    limit = int(cfg.preload_max_gb * _GIB)
+    budget = ram_budget(cfg.preload_max_gb)
     stats = source_stats(src.paths)
     target = pack_dir(cfg, src)
     had_pack = target.exists()
-    loaded = _usable_pack(target, src, stats, limit) if had_pack and not force else None
+    loaded = _usable_pack(target, src, stats, budget, cfg.feature_dtype) if had_pack and not force else None
     if loaded is None:
         want_pack = pack or force or had_pack
-        result = _read(src, stats, target, None if want_pack else limit)
-        if "pack" in result:
-            loaded = _open_pack(result["pack"], limit)
+        result = _read(src, stats, target, None if want_pack else budget, cfg.feature_dtype)
+        if "pack" in result:  # announce only when the pack was asked for: _read logged why otherwise
+            loaded = _open_pack(result["pack"], budget, announce=want_pack)
     if loaded is not None:
         features, offsets, index = loaded
     else:

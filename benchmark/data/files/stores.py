@@ -1,4 +1,4 @@
-"""Feature stores on disk: layout detection and per-file readers.
+"""Feature stores on disk: layout detection (and the per-file readers, re-exported).
 
 Supported layouts (one file per slide, the slide id is the file name without its suffix):
 
@@ -14,8 +14,7 @@ layout      files                                            array read
 ``pt``      any other directory of ``.pt`` files             a saved float tensor (N, D)
 =========== ================================================ ===========================================
 
-`.pt` files are only ever read with ``torch.load(weights_only=True)``: a file holding an arbitrary
-pickled object is rejected, never executed.
+The per-file readers live in `benchmark.data.files.readers` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -26,24 +25,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
-import numpy as np
-import torch
 
 from benchmark.core.errors import DataError
+from benchmark.data.files.readers import (
+    FEATURE_KEYS,
+    FeatureMeta,
+    checked_bag,
+    feature_meta,
+    feature_shape,
+    read_features,
+)
 
 __all__ = [
     "FEATURE_KEYS",
     "LAYOUT_HELP",
+    "FeatureMeta",
     "FeatureStore",
+    "checked_bag",
     "detect_store",
+    "feature_meta",
     "feature_shape",
     "read_features",
 ]
 
 log = logging.getLogger(__name__)
-
-#: Dataset names holding the (N, D) instance features inside an h5 file, in lookup order.
-FEATURE_KEYS = ("features", "patch_embeddings", "feats")
 
 #: One-line description of the accepted layouts, used in error messages.
 LAYOUT_HELP = (
@@ -95,99 +100,6 @@ class FeatureStore:
     def describe(self) -> str:
         enc = f", encoder {self.encoder}" if self.encoder else ""
         return f"{self.directory} ({self.layout}{enc})"
-
-
-# ---------------------------------------------------------------------------------------- readers
-def read_features(path: Path) -> np.ndarray:
-    """Read one slide's instance features.
-
-    Args:
-        path: a ``.pt`` or ``.h5`` feature file.
-
-    Returns:
-        (N, D) float32 array; N may be 0 (TRIDENT writes (0, D) for slides without tissue).
-
-    Raises:
-        DataError: unreadable, truncated or unsafe file, missing feature dataset, wrong rank/dtype.
-    """
-    path = Path(path)
-    x = _read_pt(path) if path.suffix == ".pt" else _read_h5(path)
-    if x.ndim != 2:
-        raise DataError(
-            f"feature file {path}: expected a 2-D (instances, dim) array, got shape {tuple(x.shape)}; "
-            "re-extract it with one row per patch."
-        )
-    if not (np.issubdtype(x.dtype, np.floating)):
-        raise DataError(f"feature file {path}: expected float features, got dtype {x.dtype}; re-extract it.")
-    return np.ascontiguousarray(x, dtype=np.float32)
-
-
-def _read_pt(path: Path) -> np.ndarray:
-    try:
-        obj = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as exc:  # torch raises UnpicklingError/RuntimeError/KeyError/EOFError... on bad files
-        text = str(exc).strip()
-        reason = f"{type(exc).__name__}: {text.splitlines()[0][:120]}" if text else type(exc).__name__
-        if "weights only load failed" in text.lower():
-            reason = "it holds a pickled Python object, not a plain tensor (not loaded, for safety)"
-        elif isinstance(exc, (RuntimeError, EOFError, KeyError)):
-            reason = f"truncated or corrupt file ({reason})"
-        raise DataError(
-            f"feature file {path} cannot be read as a tensor: {reason}; save features with "
-            "torch.save(tensor) or re-extract the slide."
-        ) from None
-    if isinstance(obj, dict):  # some pipelines save {"features": tensor}; accept the known keys only
-        obj = next((obj[k] for k in FEATURE_KEYS if k in obj), obj)
-    if not isinstance(obj, torch.Tensor):
-        raise DataError(
-            f"feature file {path} holds a {type(obj).__name__}, not a (N, D) float tensor; "
-            "save features with torch.save(tensor)."
-        )
-    if obj.dtype == torch.bfloat16:  # numpy has no bfloat16
-        obj = obj.float()
-    return obj.detach().numpy()
-
-
-def _open_h5(path: Path) -> h5py.File:
-    try:
-        return h5py.File(path, "r")
-    except OSError as exc:
-        reason = str(exc).splitlines()[0][:120]
-        raise DataError(
-            f"feature file {path} is not a readable HDF5 file ({reason}); it is probably truncated or "
-            "corrupt: re-extract or re-copy it."
-        ) from None
-
-
-def _feature_dataset(f: h5py.File, path: Path) -> h5py.Dataset:
-    for key in FEATURE_KEYS:
-        if key in f and isinstance(f[key], h5py.Dataset):
-            return f[key]
-    raise DataError(
-        f"feature file {path} has no feature dataset (looked for {', '.join(FEATURE_KEYS)}; found "
-        f"{sorted(f.keys())}); point --features at a directory of instance-feature files."
-    )
-
-
-def _read_h5(path: Path) -> np.ndarray:
-    with _open_h5(path) as f:
-        ds = _feature_dataset(f, path)
-        try:
-            return ds[()]
-        except (OSError, ValueError, RuntimeError) as exc:  # damaged chunks surface only when read
-            raise DataError(
-                f"feature file {path}: reading '{ds.name}' failed ({str(exc)[:120]}); the file is corrupt: "
-                "re-extract or re-copy it."
-            ) from None
-
-
-def feature_shape(path: Path) -> tuple[int, ...] | None:
-    """(N, D) from h5 metadata without reading the data; None for ``.pt`` (no readable header)."""
-    path = Path(path)
-    if path.suffix != ".h5":
-        return None
-    with _open_h5(path) as f:
-        return tuple(int(s) for s in _feature_dataset(f, path).shape)
 
 
 # ---------------------------------------------------------------------------------------- detection
