@@ -32,7 +32,7 @@ class TuneRequest(RunRequest):
         default_trial: enqueue the model's default configuration as trial 0 of a new study.
 
     ``models`` are one study each, all with the same budget; ``overrides`` are fixed for every trial;
-    ``threads`` is per worker (default: 1 with several workers, else torch's choice).
+    ``threads`` is per worker (default: 1 with several workers, else the CPUs this process may use).
     """
 
     trials: int
