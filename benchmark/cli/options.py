@@ -115,6 +115,39 @@ def add_tracking_options(p: argparse.ArgumentParser, *, experiment: str | None =
         g.add_argument("--experiment", default=None, help="MLflow experiment (default: the dataset name)")
 
 
+def _add_execution_options(g: argparse._ArgumentGroup) -> None:
+    """How training executes on the hardware: batch memory cap, precision fallback, compilation, residency."""
+    g.add_argument(
+        "--max-batch-instances",
+        type=int,
+        default=None,
+        help="cap on padded instances per training batch (bags × longest bag); larger batches are cut into "
+        "smaller steps (default: no cap)",
+    )
+    g.add_argument(
+        "--no-amp",
+        dest="amp",
+        action="store_const",
+        const=False,
+        default=None,
+        help="fp32 on CUDA instead of bf16 autocast (the fallback when a model misbehaves in bf16)",
+    )
+    g.add_argument(
+        "--compile",
+        action="store_const",
+        const=True,
+        default=None,
+        help="torch.compile the model (worth it on GPU for long runs; dropout masks differ, so it is part of the config hash)",
+    )
+    g.add_argument(
+        "--features-on-device",
+        action="store_const",
+        const=True,
+        default=None,
+        help="keep all features on the GPU when they fit (no per-batch host→device copy; not hashed)",
+    )
+
+
 def add_run_options(p: argparse.ArgumentParser, *, models: bool) -> None:
     """Options shared by `run` and `ablate`."""
     add_data_options(p)
@@ -149,35 +182,7 @@ def add_run_options(p: argparse.ArgumentParser, *, models: bool) -> None:
     g.add_argument("--max-instances", type=int, default=None, help="training-time cap on instances per bag")
     g.add_argument("--device", default=None, help="auto (default), cpu or cuda[:i]")
     add_threads_option(g)
-    g.add_argument(
-        "--max-batch-instances",
-        type=int,
-        default=None,
-        help="cap on padded instances per training batch (bags × longest bag); larger batches are cut into "
-        "smaller steps (default: no cap)",
-    )
-    g.add_argument(
-        "--no-amp",
-        dest="amp",
-        action="store_const",
-        const=False,
-        default=None,
-        help="fp32 on CUDA instead of bf16 autocast (the fallback when a model misbehaves in bf16)",
-    )
-    g.add_argument(
-        "--compile",
-        action="store_const",
-        const=True,
-        default=None,
-        help="torch.compile the model (worth it on GPU for long runs; dropout masks differ, so it is part of the config hash)",
-    )
-    g.add_argument(
-        "--features-on-device",
-        action="store_const",
-        const=True,
-        default=None,
-        help="keep all features on the GPU when they fit (no per-batch host→device copy; not hashed)",
-    )
+    _add_execution_options(g)
     g.add_argument("--seed", type=int, default=None, help="run seed; fold seeds derive from it (default 0)")
     g.add_argument("--fold", type=int, action="append", default=None, help="run only this fold (repeatable)")
     g.add_argument("--splits", default=None, help="use this split CSV instead of the generated one")
