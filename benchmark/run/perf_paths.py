@@ -4,7 +4,7 @@
   autocast on CUDA, validation through `benchmark.run.inference.predict` and checkpoint selection every
   epoch: exactly what ``benchmark run`` does per fold.
 * `reference_path`: CLAM's training loop — one bag per step, the bag read with
-  ``torch.load(pt_files/<slide>.pt)`` at every step of every epoch, forward, the same `compose_loss` total
+  ``torch.load(pt_files/<slide>.pt, weights_only=True)`` at every step of every epoch, forward, the same `compose_loss` total
   (CLAM's instance loss, HMIL's auxiliary terms), backward, step; validation bag by bag re-reading the files.
 * `floor_path`: the batched path minus its data work — the same batches (same `training_batches` order, same
   `pad_batch` draws) built and moved to the device before the epoch's clock starts, so the timed part is only
