@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
 from benchmark.cli.main import main
@@ -68,6 +69,13 @@ def test_mlflow_holds_one_parent_and_three_finished_children(finished_run):
         sum(r.data.metrics["test.fine.accuracy"] for r in children) / 3
     )
     assert "compute.train_slides_per_s.mean" in pm and "compute.n_params.mean" in pm
+    # The UI opens on runs (model-training experiment) and the parent describes itself.
+    exp = client.get_experiment(parents[0].info.experiment_id)
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    note = tags["mlflow.note.content"]
+    assert "**abmil** on `panda-sim`: 3/3 folds finished" in note and "| AUC (macro OvR) |" in note
+    assert f"{pm['test.fine.auc.mean']:.3f} ± {pm['test.fine.auc.std']:.3f}" in note
+    assert "Command: `benchmark run --dataset panda-sim" in note
     # The thread count is recorded (the e2e run gives no --threads: the CPUs this process may use).
     assert {r.data.params["compute.threads"] for r in children} == {str(cpu_budget())}
     artifacts = {a.path for a in client.list_artifacts(children[0].info.run_id)}
@@ -212,10 +220,17 @@ def test_sigkill_during_fold_2_then_resume(tmp_path):
         )
         == 0
     )
-    _, runs = _runs(tmp_path)
+    client, runs = _runs(tmp_path)
     folds = [r for r in runs if r.data.tags.get("benchmark.role") == "fold"]
-    finished = sorted(int(r.data.tags["benchmark.fold"]) for r in folds if r.info.status == "FINISHED")
-    killed = [int(r.data.tags["benchmark.fold"]) for r in folds if r.info.status == "KILLED"]
-    assert finished == [0, 1, 2] and killed == [2]
+    # The parent shows exactly its folds: the KILLED fold-2 run is soft-deleted once fold 2 is redone...
+    assert sorted(int(r.data.tags["benchmark.fold"]) for r in folds) == [0, 1, 2]
+    assert all(r.info.status == "FINISHED" for r in folds)
+    # ...and stays in MLflow's trash, pointing at the run that replaced it.
+    everything = client.search_runs([runs[0].info.experiment_id], run_view_type=ViewType.ALL)
+    killed = [r for r in everything if r.info.status == "KILLED"]
+    redone = next(r for r in folds if r.data.tags["benchmark.fold"] == "2")
+    assert [r.data.tags["benchmark.fold"] for r in killed] == ["2"]
+    assert killed[0].info.lifecycle_stage == "deleted"
+    assert killed[0].data.tags["benchmark.superseded_by"] == redone.info.run_id
     parents = [r for r in runs if r.data.tags.get("benchmark.role") == "parent"]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"

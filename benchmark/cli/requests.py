@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shlex
 from collections.abc import Sequence
 
 from benchmark.core.config import CVConfig, DataConfig, TrackingConfig
@@ -95,6 +96,12 @@ def overrides(args: argparse.Namespace) -> Overrides:
     )
 
 
+def command_line(args: argparse.Namespace) -> str | None:
+    """``benchmark <the arguments as typed>`` (recorded on the run), or None when not run from the CLI."""
+    argv = getattr(args, "argv", None)
+    return "benchmark " + shlex.join(argv) if argv else None
+
+
 def run_request(args: argparse.Namespace, models: Sequence[str] | None = None) -> RunRequest:
     """``benchmark run``/``ablate`` options (over ``--config FILE`` when given) as a `RunRequest`."""
     base = load_request(args.config) if getattr(args, "config", None) else None
@@ -112,4 +119,5 @@ def run_request(args: argparse.Namespace, models: Sequence[str] | None = None) -
         new_splits=args.new_splits,
         folds=args.fold,
         threads=args.threads,
+        command=command_line(args),
     )

@@ -48,7 +48,16 @@ def _report(summary: RunSummary, methods: list[str], *, compare: bool) -> None:
             summary.tracking_uri, summary.experiment, methods=methods, split_digest=summary.split_digest
         )
         console.print(result.to_rich_table())
-    console.print("Browse the runs: [bold]mlflow ui --backend-store-uri " + summary.tracking_uri + "[/bold]")
+    console.print(
+        f"Browse the runs: [bold]mlflow ui --backend-store-uri {summary.tracking_uri}[/bold], then open"
+    )
+    # MLflow 3.x opens experiments in its GenAI view unless asked for the model-training one.
+    console.print(f"  {ui_url(summary.experiment_id)}", highlight=False, soft_wrap=True)
+
+
+def ui_url(experiment_id: str, host: str = "http://127.0.0.1:5000") -> str:
+    """The MLflow UI page listing an experiment's runs (model-training view, parents with their folds)."""
+    return f"{host}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
 def cmd_ablate(args: argparse.Namespace) -> int:

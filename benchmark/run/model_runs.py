@@ -24,6 +24,7 @@ from benchmark.data import BagCollection
 from benchmark.run.observer import RunObserver
 from benchmark.run.setup import fold_seed
 from benchmark.run.train import train_fold
+from benchmark.tracking.description import parent_description
 from benchmark.tracking.fold_logging import log_fold_outcome, log_fold_setup
 from benchmark.tracking.store import (
     BufferedCurves,
@@ -35,6 +36,7 @@ from benchmark.tracking.store import (
     log_params,
     mark_stale_children,
     results_json,
+    retire_superseded,
 )
 
 __all__ = ["RunContext", "run_model"]
@@ -53,6 +55,7 @@ class RunContext:
         folds: the fold indices to run.
         parts: fold → {"train"/"val"/"test": slide indices into ``bags``}.
         observer: progress hooks.
+        command: the command line that started the run (shown in the parent's description).
     """
 
     client: MlflowClient
@@ -64,6 +67,7 @@ class RunContext:
     folds: Sequence[int]
     parts: Mapping[int, Mapping[str, np.ndarray]]
     observer: RunObserver
+    command: str | None = None
 
 
 def run_model(
@@ -86,11 +90,23 @@ def run_model(
         for fold in ctx.folds:
             if fold not in done:
                 done[fold] = _run_fold(ctx, config, method, ident, parent_id, fold)
+                retire_superseded(ctx.client, ctx.exp_id, parent_id, fold, by=done[fold].info.run_id)
     except BaseException as exc:
         ctx.client.set_terminated(parent_id, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
     aggregated = aggregate_folds({f: done[f] for f in sorted(done)})
     complete = all(f in done for f in range(config.cv.total_folds))
+    note = parent_description(
+        method,
+        ctx.bags.name,
+        aggregated,
+        n_finished=len(done),
+        n_folds=config.cv.total_folds,
+        split_digest=ctx.digest,
+        config_hash=ident["benchmark.config_hash"],
+        command=ctx.command,
+    )
+    ctx.client.set_tag(parent_id, "mlflow.note.content", note)
     _close_parent(ctx.client, parent_id, aggregated, n_finished=len(done), complete=complete)
     ctx.observer.on_model_end(method, aggregated)
     return parent_id, skipped

@@ -31,6 +31,7 @@ class RunRequest:
         label: method name recorded in MLflow instead of the model name (one model only), e.g. the rungs
             of an ablation ladder ("hmil+ham").
         parent_tags: extra tags on the parent run (e.g. ``benchmark.params_from.study`` for tuned runs).
+        command: the command line, shown in the parent run's MLflow description (not hashed).
     """
 
     models: Sequence[str]
@@ -44,6 +45,7 @@ class RunRequest:
     threads: int | None = None
     label: str | None = None
     parent_tags: Mapping[str, str] = field(default_factory=dict)
+    command: str | None = None
 
     def __post_init__(self) -> None:
         if self.threads is not None and self.threads < 1:

@@ -37,6 +37,7 @@ class RunSummary:
     split_digest: str
     parents: dict[str, str] = field(default_factory=dict)  # method → parent run id
     skipped: dict[str, list[int]] = field(default_factory=dict)  # method → folds skipped (already finished)
+    experiment_id: str = ""
 
 
 def splits_for(request: RunRequest, bags: BagCollection) -> tuple[pd.DataFrame, Path, str]:
@@ -84,10 +85,19 @@ def run_benchmark(
     experiment = request.tracking.experiment or bags.name
     exp_id = ensure_experiment(client, experiment)
     check_split_digest(client, exp_id, str(split_path), digest, accept_new=request.new_splits)
-    summary = RunSummary(uri, experiment, str(split_path), digest)
+    summary = RunSummary(uri, experiment, str(split_path), digest, experiment_id=exp_id)
     parts = {f: fold_indices(splits, bags.table(), f) for f in folds}
     ctx = RunContext(
-        client, exp_id, bags, splits, split_path, digest, folds, parts, observer or RunObserver()
+        client,
+        exp_id,
+        bags,
+        splits,
+        split_path,
+        digest,
+        folds,
+        parts,
+        observer or RunObserver(),
+        request.command,
     )
     where = TrackingConfig(
         uri=uri, experiment=experiment

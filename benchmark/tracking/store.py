@@ -35,6 +35,7 @@ __all__ = [
     "BufferedCurves",
     "aggregate_folds",
     "check_split_digest",
+    "check_tracking_uri",
     "configure",
     "ensure_experiment",
     "find_parent",
@@ -44,6 +45,7 @@ __all__ = [
     "log_params",
     "mark_stale_children",
     "results_json",
+    "retire_superseded",
 ]
 
 log = logging.getLogger(__name__)
@@ -55,12 +57,10 @@ _MAX_METRICS_PER_BATCH = 1000
 
 
 def configure(tracking_uri: str | None) -> str:
-    """Resolve the store (option > MLFLOW_TRACKING_URI > ``sqlite:///mlflow.db``) and activate it."""
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-    if uri.startswith("sqlite:///"):
-        parent = Path(uri.removeprefix("sqlite:///")).expanduser().resolve().parent
-        if not parent.is_dir():
-            raise BenchmarkError(f"--tracking-uri {uri}: directory {parent} does not exist; create it first.")
+    """Resolve the store (option > MLFLOW_TRACKING_URI > ``sqlite:///mlflow.db``), check it and activate it."""
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    source = "--tracking-uri" if tracking_uri else ("MLFLOW_TRACKING_URI" if env else "--tracking-uri")
+    uri = check_tracking_uri(tracking_uri or env or DEFAULT_TRACKING_URI, option=source)
     mlflow.set_tracking_uri(uri)
     if uri.startswith("sqlite:///") and uri not in _OPENED:
         _open_sqlite_store_once(uri)
@@ -70,6 +70,34 @@ def configure(tracking_uri: str | None) -> str:
     if not logging.getLogger("benchmark").isEnabledFor(logging.DEBUG):
         for name in ("mlflow", "alembic"):
             logging.getLogger(name).setLevel(logging.WARNING)
+    return uri
+
+
+_TRACKING_FIX = "use sqlite:///mlflow.db (a file here), sqlite:////abs/path.db or an http(s):// MLflow server"
+_SERVERS = ("http", "https", "databricks", "databricks-uc", "uc", "postgresql", "mysql", "mssql")
+
+
+def check_tracking_uri(uri: str, *, option: str = "--tracking-uri") -> str:
+    """``uri`` when MLflow can open a store of its form (checked without I/O but for the SQLite directory),
+    else a `BenchmarkError` naming ``option``, what is wrong and the fix; cheap, so callers run it up front."""
+    scheme, _, rest = uri.partition("://") if "://" in uri else ("", "", uri)
+    scheme = scheme.lower()
+    file_ok = os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").strip().lower() in ("true", "1")
+    problem = None
+    if scheme == "sqlite":
+        parent = Path(uri.removeprefix("sqlite:///")).expanduser().resolve().parent
+        if not uri.startswith("sqlite:///") or uri == "sqlite:///":
+            problem = "a SQLite URI is sqlite:/// then a file path"
+        elif not parent.is_dir():
+            raise BenchmarkError(f"{option} {uri}: directory {parent} does not exist; create it first.")
+    elif scheme == "file" or (not scheme and file_ok):  # MLflow reads a bare path as a file store
+        problem = None if file_ok else "MLflow 3 retired file stores (MLFLOW_ALLOW_FILE_STORE=true keeps one)"
+    elif scheme.split("+")[0] in _SERVERS or uri in ("databricks", "databricks-uc", "uc"):
+        problem = None if rest.split("/", 1)[0] or "databricks" in uri else f"no host after {scheme}://"
+    else:
+        problem = f"unknown scheme {scheme!r}" if scheme else "not a URI (no scheme://)"
+    if problem:
+        raise BenchmarkError(f"{option} {uri}: {problem}; {_TRACKING_FIX}.")
     return uri
 
 
@@ -92,13 +120,23 @@ def _open_sqlite_store_once(uri: str) -> None:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+# MLflow 3's UI reads an experiment's kind to choose its pages (runs and models, not traces and judges). Its
+# GenAI/model-training switch still defaults to GenAI, hence the ``?workflowType=machine_learning`` link the
+# CLI prints.
+_EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def ensure_experiment(client: MlflowClient, name: str) -> str:
-    """Experiment id for ``name``, created if missing (a deleted one is restored)."""
+    """Experiment id for ``name``, created if missing (a deleted one is restored), marked as a model-training
+    experiment so the MLflow UI opens on its runs."""
     exp = client.get_experiment_by_name(name)
     if exp is None:
-        return client.create_experiment(name, tags={"benchmark.version": __version__})
+        return client.create_experiment(name, tags={"benchmark.version": __version__, **_EXPERIMENT_KIND})
     if exp.lifecycle_stage == "deleted":
         client.restore_experiment(exp.experiment_id)
+    for key, value in _EXPERIMENT_KIND.items():  # experiments made by older versions lack the tag
+        if exp.tags.get(key) != value:
+            client.set_experiment_tag(exp.experiment_id, key, value)
     return exp.experiment_id
 
 
@@ -152,6 +190,19 @@ def mark_stale_children(client: MlflowClient, exp_id: str, parent_id: str) -> in
         if run.info.status in ("RUNNING", "SCHEDULED"):
             client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
             client.set_tag(run.info.run_id, "benchmark.note", "marked KILLED on resume: its process died")
+            n += 1
+    return n
+
+
+def retire_superseded(client: MlflowClient, exp_id: str, parent_id: str, fold: int, by: str) -> int:
+    """Soft-delete the KILLED/FAILED children of ``fold`` once run ``by`` has finished it, so the parent lists
+    exactly one run per fold (they stay restorable in MLflow's trash, tagged with their successor)."""
+    n = 0
+    for run in _children(client, exp_id, parent_id):
+        tags = run.data.tags
+        if tags.get("benchmark.fold") == str(fold) and run.info.status in ("KILLED", "FAILED"):
+            client.set_tag(run.info.run_id, "benchmark.superseded_by", by)
+            client.delete_run(run.info.run_id)
             n += 1
     return n
 
