@@ -7,11 +7,14 @@ import argparse
 from benchmark import api
 from benchmark.cli.render import console, emit
 from benchmark.cli.requests import names
+from benchmark.core.errors import ConfigError
 
 __all__ = ["cmd_compare"]
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    if args.bootstrap < 0:
+        raise ConfigError(f"--bootstrap must be ≥ 0 (0 = no CI), got {args.bootstrap}.")
     result = api.compare(
         args.tracking_uri,
         args.experiment or args.dataset,
@@ -20,6 +23,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         methods=names(args.methods) if args.methods else None,
         split_digest=args.split_digest,
         primary=args.primary,
+        n_boot=args.bootstrap,
+        seed=args.seed,
     )
     if args.format == "table":
         if args.output:

@@ -15,12 +15,9 @@ import pandas as pd
 from rich.table import Table
 from rich.text import Text
 
+from benchmark.compare.footer import caption, footer, test_summary
 from benchmark.compare.runs import short
 from benchmark.compare.table import ComparisonTable
-
-
-def _anchor(cmp) -> str:
-    return f"{cmp.reference}" if cmp.reference else "the best method"
 
 
 def _p_header(cmp) -> str:
@@ -82,14 +79,6 @@ def _primary_p(cmp: ComparisonTable) -> dict[str, float]:
     return dict(zip(sub["method"], sub["p_value"], strict=True))
 
 
-def _caption(cmp: ComparisonTable) -> str:
-    split = short(cmp.split_digest) if cmp.split_digest else "untagged"
-    return (
-        f"{cmp.experiment}, level {cmp.level}, split {split}: mean ± std over folds, best in bold; "
-        f"p = two-sided Wilcoxon signed-rank vs {_anchor(cmp)} on {cmp.primary}, paired by fold"
-    )
-
-
 def _per_class_blocks(cmp: ComparisonTable) -> list[tuple[str, list[str], pd.DataFrame]]:
     """``(metric, classes, rows-of-that-metric)`` for each per-class metric."""
     if cmp.per_class is None:
@@ -104,8 +93,11 @@ def _per_class_blocks(cmp: ComparisonTable) -> list[tuple[str, list[str], pd.Dat
 def to_json(cmp: ComparisonTable) -> str:
     """Schema: ``{experiment, level, split_digest, primary, metrics, methods: {method: {n_folds, optimizer_steps
     (mean per fold), config_hash,
-    folds, metrics: {metric: {mean, std, n, p_value, values}}, p_value_vs_best}}, best: {metric: method},
+    folds, metrics: {metric: {mean, std, n, p_value, p_value_nb, values}}, p_value_vs_best, p_nb_vs_best,
+    ci95: {metric, estimate, low, high, n_slides, n_boot, n_finite, seed} | null}}, best: {metric: method},
+    tests: {anchor, metric, n_folds, wilcoxon, corrected_t, bootstrap} (`benchmark.compare.footer`),
     per_class?: {method: {metric: {class: {mean, std, n, values}}}}, notes}``; ``values`` follow ``folds``.
+    ``p_value`` is the Wilcoxon signed-rank p, ``p_value_nb`` the Nadeau–Bengio corrected t p.
     """
     methods: dict[str, Any] = {}
     p_primary = _primary_p(cmp)
@@ -121,6 +113,7 @@ def to_json(cmp: ComparisonTable) -> str:
                 "std": _num(t.at[metric, "std"]),
                 "n": int(t.at[metric, "n"]),
                 "p_value": _num(t.at[metric, "p_value"]),
+                "p_value_nb": _num(t.at[metric, "p_nb"]),
                 "values": [_num(v) for v in vals],
             }
         methods[m] = {
@@ -130,6 +123,8 @@ def to_json(cmp: ComparisonTable) -> str:
             "folds": fold_ids,
             "metrics": metrics,
             "p_value_vs_best": _num(p_primary.get(m, math.nan)),
+            "p_nb_vs_best": _num(t.at[cmp.primary, "p_nb"]) if cmp.primary in t.index else None,
+            "ci95": _ci_json(cmp, m),
         }
     doc: dict[str, Any] = {
         "experiment": cmp.experiment,
@@ -140,6 +135,7 @@ def to_json(cmp: ComparisonTable) -> str:
         "metrics": list(cmp.metrics),
         "methods": methods,
         "best": dict(cmp.best),
+        "tests": test_summary(cmp),
     }
     if cmp.per_class is not None and cmp.per_class_folds is not None:
         pcf = cmp.per_class_folds
@@ -157,6 +153,14 @@ def to_json(cmp: ComparisonTable) -> str:
         doc["per_class"] = per_class
     doc["notes"] = list(cmp.notes)
     return json.dumps(doc, indent=2, allow_nan=False)
+
+
+def _ci_json(cmp: ComparisonTable, method: str) -> dict[str, Any] | None:
+    """``{metric, estimate, low, high, n_slides, n_boot, n_finite, seed}`` of the method's bootstrap CI."""
+    ci = cmp.intervals.get(method)
+    if ci is None:
+        return None
+    return {"metric": cmp.primary, **{k: _num(v) if isinstance(v, float) else v for k, v in vars(ci).items()}}
 
 
 def _md_table(header: list[str], rows: list[list[str]], align: list[str]) -> str:
@@ -183,7 +187,8 @@ def to_markdown(cmp: ComparisonTable) -> str:
         ]
         for m, cells in _rows(cmp, cmp.table, list(cmp.metrics), "metric")
     ]
-    parts = [f"*{_caption(cmp)}*", "", _md_table(header, rows, ["---", "---"] + ["---:"] * (len(header) - 2))]
+    parts = [f"*{caption(cmp)}*", "", _md_table(header, rows, ["---", "---"] + ["---:"] * (len(header) - 2))]
+    parts += ["", *(f"- {line}" for line in footer(cmp))]
     for metric, classes, sub in _per_class_blocks(cmp):
         rows = [
             [m, *(bold(_cell(mu, sd), b) for mu, sd, b in cells)]
@@ -247,8 +252,9 @@ def to_latex(cmp: ComparisonTable) -> str:
         ]
         for m, cells in _rows(cmp, cmp.table, list(cmp.metrics), "metric")
     ]
-    lines = [f"% {_tex(_caption(cmp)).replace('±', '+/-')}"]
+    lines = [f"% {_tex(caption(cmp)).replace('±', '+/-')}"]
     lines += _tex_tabular(header, rows, "lrr" + "c" * len(cmp.metrics) + "r")
+    lines += [f"% {_tex(line)}" for line in footer(cmp)]
     for metric, classes, sub in _per_class_blocks(cmp):
         rows = [[_tex(m), *(cell(*c) for c in cells)] for m, cells in _rows(cmp, sub, classes, "class")]
         lines += ["", f"% per-class {_tex(metric)} ({_tex(cmp.level)})"]
@@ -261,7 +267,8 @@ def to_csv(cmp: ComparisonTable) -> str:
     df = cmp.table
     if cmp.per_class is not None:
         df = pd.concat([df.assign(**{"class": ""}), cmp.per_class], ignore_index=True)
-        df = df[["method", "config_hash", "metric", "class", "mean", "std", "n", "p_value", "best"]]
+        head = ["method", "config_hash", "metric", "class", "mean", "std", "n", "p_value", "p_nb", "n_pairs"]
+        df = df[[*head, "best", "pooled", "ci_low", "ci_high"]]
     return df.to_csv(index=False, na_rep="", lineterminator="\n")
 
 
@@ -269,7 +276,7 @@ def to_rich_table(cmp: ComparisonTable) -> Table:
     """Overall table for the terminal (per-class tables are left to the text formats)."""
     n_folds, p = _n_folds(cmp), _primary_p(cmp)
     configs = cmp.table.groupby("method")["config_hash"].first()
-    table = Table(title=f"{cmp.experiment} · {cmp.level}", caption=_caption(cmp))
+    table = Table(title=f"{cmp.experiment} · {cmp.level}", caption="\n".join([caption(cmp), *footer(cmp)]))
     for name in ["method", "config", "folds", "steps", *cmp.metrics, _p_header(cmp)]:
         table.add_column(name, justify="left" if name in ("method", "config") else "right")
     for m, cells in _rows(cmp, cmp.table, list(cmp.metrics), "metric"):

@@ -47,6 +47,7 @@ class FoldRun:
     start_time: int  # ms since the epoch
     parent_id: str | None
     metrics: dict[str, float]
+    params: dict[str, str] = field(default_factory=dict)  # e.g. n_train, n_test, cv.n_folds
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,7 @@ def load_fold_runs(tracking_uri: str, experiment: str) -> tuple[list[FoldRun], d
                 start_time=int(run.info.start_time or 0),
                 parent_id=tags.get("mlflow.parentRunId"),
                 metrics=dict(run.data.metrics),
+                params=dict(run.data.params),
             )
         )
     if not runs:
