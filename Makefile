@@ -32,7 +32,7 @@ demo: install
 	$(BIN)/benchmark run --dataset panda-sim --models all --folds 5 --epochs 15
 
 validate: install
-	$(BIN)/benchmark validate --threads 1
+	$(BIN)/benchmark validate --threads 1 --output docs/validation.md
 
 test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

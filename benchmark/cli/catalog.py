@@ -31,6 +31,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
             if spec.info.hierarchy
             else "from your hierarchy TOML",
             "needs_data_dir": spec.info.needs_data_dir,
+            "layout": spec.info.layout,
         }
         for spec in DATASETS
     ]
@@ -43,6 +44,10 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     for r in rows:
         table.add_row(r["name"], r["description"], r["size"], r["hierarchy"])
     console.print(table)
+    for r in rows:  # the datasets that read your files: where the files go (data errors point here)
+        if r["layout"]:
+            console.print(f"\n{r['name']} expects", style="bold", markup=False, highlight=False)
+            console.print(r["layout"], markup=False, highlight=False)
     return 0
 
 

@@ -13,6 +13,7 @@ from benchmark.cli.data_stats import stats_table
 from benchmark.cli.render import console, render_check
 from benchmark.cli.requests import cv_config, data_config
 from benchmark.core.errors import BenchmarkError
+from benchmark.data.loading import dataset_info
 
 __all__ = ["cmd_data_check", "cmd_data_pack", "cmd_data_stats", "cmd_splits_make", "cmd_splits_show"]
 
@@ -50,11 +51,22 @@ def cmd_data_check(args: argparse.Namespace) -> int:
     report = api.check_data(data)
     if args.format == "json":
         print(json.dumps(report.to_dict(), indent=1, default=str))
-    else:
-        render_check(console, report)
+        if not report.ok:
+            raise BenchmarkError(
+                f"dataset {data.name}: {len(report.problems)} problem(s), in the report's problems."
+            )
+        return 0
+    if not report.ok and not report.counts and not report.bag_sizes:
+        # Nothing could be read (no data dir, no label file, …): the one problem is the error; the layout the
+        # loader expects is what helps.
+        layout = dataset_info(data.name).layout
+        if layout:
+            console.print(f"expected layout of {data.name}:\n{layout}", markup=False, highlight=False)
+        raise BenchmarkError("; ".join(report.problems))
+    render_check(console, report)
     if not report.ok:
         raise BenchmarkError(
-            f"dataset {data.name}: {len(report.problems)} problem(s); first: {report.problems[0]}"
+            f"dataset {data.name}: {len(report.problems)} problem(s), listed above; fix them and re-run."
         )
     return 0
 

@@ -16,11 +16,20 @@ from collections.abc import Sequence
 
 from benchmark.core.config import CVConfig, DataConfig, TrackingConfig
 from benchmark.core.overrides import Overrides
-from benchmark.data.loading import dataset_info
+from benchmark.data.loading import dataset_info, dataset_spec
 from benchmark.run.config_file import load_request
 from benchmark.run.request import RunRequest
 
-__all__ = ["cv_config", "data_config", "names", "overrides", "run_request", "tracking_config"]
+__all__ = [
+    "check_tracking",
+    "cv_config",
+    "data_config",
+    "model_names",
+    "names",
+    "overrides",
+    "run_request",
+    "tracking_config",
+]
 
 # option dest → DataConfig field / TrainConfig field
 _DATA_OPTIONS = {
@@ -62,8 +71,13 @@ def _given(args: argparse.Namespace, options: dict[str, str]) -> dict[str, objec
 
 
 def data_config(args: argparse.Namespace, base: DataConfig | None = None) -> DataConfig:
-    """The dataset options over ``base`` (a run file's) or the defaults; $BENCHMARK_DATA_DIR when no data dir."""
+    """The dataset options over ``base`` (a run file's) or the defaults; $BENCHMARK_DATA_DIR when no data dir.
+
+    The dataset name is checked first (unknown names list the valid ones) and kept in its canonical lowercase
+    form (``PANDA-SIM`` → ``panda-sim``), so configs and their hashes do not depend on how it was typed.
+    """
     data = dataclasses.replace(base or DataConfig(), **_given(args, _DATA_OPTIONS))
+    data = dataclasses.replace(data, name=dataset_spec(data.name).name)
     if data.data_dir is None and os.environ.get("BENCHMARK_DATA_DIR"):
         data = dataclasses.replace(data, data_dir=os.environ["BENCHMARK_DATA_DIR"])
     return data
@@ -84,9 +98,31 @@ def cv_config(args: argparse.Namespace, dataset: str, base: CVConfig | None = No
 
 
 def tracking_config(args: argparse.Namespace, base: TrackingConfig | None = None) -> TrackingConfig:
-    return dataclasses.replace(
+    """The tracking options over ``base``; a malformed URI is refused here, before any data are loaded."""
+    tracking = dataclasses.replace(
         base or TrackingConfig(), **_given(args, {"tracking_uri": "uri", "experiment": "experiment"})
     )
+    check_tracking(tracking.uri)
+    return tracking
+
+
+def check_tracking(uri: str | None) -> None:
+    """`check_tracking_uri` on ``uri`` (or $MLFLOW_TRACKING_URI), naming the option or variable it came from."""
+    # imported here: it imports MLflow, which only the commands that track need
+    from benchmark.tracking.store import check_tracking_uri
+
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri or env:
+        check_tracking_uri(uri or env, option="--tracking-uri" if uri else "MLFLOW_TRACKING_URI")
+
+
+def model_names(models: Sequence[str], option: str = "--models") -> list[str]:
+    """``models`` as canonical registry names (``ABMIL`` → ``abmil``; ``all`` expanded), unknown ones refused
+    with the valid names, naming ``option``: checked before any number, so a typo is the error reported."""
+    # imported here: it imports the models (torch), which only the commands that train need
+    from benchmark.run.resolve import expand_models
+
+    return expand_models(models, option=option)
 
 
 def overrides(args: argparse.Namespace) -> Overrides:
@@ -108,14 +144,17 @@ def run_request(args: argparse.Namespace, models: Sequence[str] | None = None) -
     data = data_config(args, base.data if base else None)
     if models is None:
         models = names(args.models) if args.models else (list(base.models) if base else ["all"])
+        # names before numbers: a mistyped model is reported before a --folds rule ("all" stays: --params-from)
+        models = ["all"] if [m.lower() for m in models] == ["all"] else model_names(models)
     seed = args.seed if args.seed is not None else (base.seed if base else 0)
+    tracking = tracking_config(args, base.tracking if base else None)
     return RunRequest(
         models=models,
         data=data,
         cv=cv_config(args, data.name, base.cv if base else None),
         seed=seed,
         overrides=Overrides.combine(base.overrides, overrides(args)) if base else overrides(args),
-        tracking=tracking_config(args, base.tracking if base else None),
+        tracking=tracking,
         new_splits=args.new_splits,
         folds=args.fold,
         threads=args.threads,

@@ -4,19 +4,46 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
+from typing import TypeVar
 
 from benchmark import api
 from benchmark.cli.progress import RichObserver
 from benchmark.cli.render import console
 from benchmark.cli.requests import run_request
 from benchmark.run.runner import RunSummary
+from benchmark.tune.storage import check_storage_url
 
-__all__ = ["cmd_ablate", "cmd_run"]
+__all__ = ["cmd_ablate", "cmd_run", "live"]
+
+Observer = TypeVar("Observer")
+
+
+@contextlib.contextmanager
+def live(observer: Observer) -> Iterator[Observer]:
+    """``with observer`` (a rich progress display) that leaves no trace when it fails before showing anything.
+
+    On a non-terminal rich ends a stopped display with an empty line (`Progress.stop`): an error raised before
+    the first bar (bad data found while loading) would come after a stray blank line.
+    """
+    with observer:  # type: ignore[attr-defined]
+        try:
+            yield observer
+        except BaseException:
+            progress = observer.progress  # type: ignore[attr-defined]
+            if not progress.tasks:
+                progress.live.transient = True
+                progress.live.stop()
+                progress.disable = True  # the observer's exit then prints nothing
+            raise
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     request = run_request(args)
-    with RichObserver(console) as observer:
+    if (args.params_from or args.best) and args.storage:
+        check_storage_url(args.storage)  # before any data are loaded
+    with live(RichObserver(console)) as observer:
         if args.params_from or args.best:  # parameters from an Optuna study (`benchmark tune`)
             tuned = api.run_tuned(
                 request, study=args.params_from, best=args.best, storage=args.storage, observer=observer
@@ -62,7 +89,7 @@ def ui_url(experiment_id: str, host: str = "http://127.0.0.1:5000") -> str:
 
 def cmd_ablate(args: argparse.Namespace) -> int:
     rungs = [r.strip() for r in args.rungs.split(",") if r.strip()] if args.rungs else None
-    with RichObserver(console) as observer:
+    with live(RichObserver(console)) as observer:
         tables = api.ablate(run_request(args, [args.model]), rungs, observer, model=args.model)
     for level, table in tables.items():
         if args.format == "json":

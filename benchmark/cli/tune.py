@@ -10,9 +10,11 @@ from rich.console import Console
 
 from benchmark import api
 from benchmark.cli.render import console
-from benchmark.cli.requests import cv_config, data_config, names, overrides, tracking_config
+from benchmark.cli.requests import cv_config, data_config, model_names, names, overrides, tracking_config
+from benchmark.cli.run import live
 from benchmark.cli.tune_render import RichTuneObserver, summary_table
 from benchmark.tune.request import TuneRequest
+from benchmark.tune.storage import check_storage_url
 
 __all__ = ["cmd_tune", "tune_request"]
 
@@ -20,7 +22,7 @@ __all__ = ["cmd_tune", "tune_request"]
 def cmd_tune(args: argparse.Namespace) -> int:
     request = tune_request(args)
     # With --format json, stdout carries only the JSON document; progress goes to stderr.
-    with RichTuneObserver(Console(stderr=True) if args.format == "json" else console) as observer:
+    with live(RichTuneObserver(Console(stderr=True) if args.format == "json" else console)) as observer:
         summaries = api.tune(request, observer)
     if args.format == "json":
         print(json.dumps([dataclasses.asdict(s) for s in summaries], indent=1, default=str))
@@ -36,15 +38,20 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 def tune_request(args: argparse.Namespace) -> TuneRequest:
     """``benchmark tune`` options as a `TuneRequest`."""
+    # Cheapest and most specific first: the names (dataset, models), the store URLs, then the numbers.
     data = data_config(args)
+    models = model_names(names(args.models), option=_typed(args, ("--models", "--model")))
+    if args.storage:
+        check_storage_url(args.storage)
+    tracking = tracking_config(args)
     return TuneRequest(
-        models=names(args.models),
+        models=models,
         trials=args.trials,
         data=data,
         cv=cv_config(args, data.name),
         seed=args.seed,
         overrides=overrides(args),
-        tracking=tracking_config(args),
+        tracking=tracking,
         new_splits=args.new_splits,
         folds=args.fold,
         threads=args.threads,
@@ -59,3 +66,12 @@ def tune_request(args: argparse.Namespace) -> TuneRequest:
         max_retry=args.max_retry,
         default_trial=not args.no_default_trial,
     )
+
+
+def _typed(args: argparse.Namespace, options: tuple[str, ...]) -> str:
+    """Which of an option's spellings the user typed (for error messages); all of them when unknown."""
+    for arg in reversed(getattr(args, "argv", None) or []):  # argparse keeps the last one given
+        typed = [o for o in options if arg == o or arg.startswith(o + "=")]
+        if typed:
+            return typed[0]
+    return "/".join(options)

@@ -10,7 +10,8 @@ from rich.table import Table
 from benchmark import api
 from benchmark.cli.progress import RichObserver
 from benchmark.cli.render import console
-from benchmark.cli.requests import names
+from benchmark.cli.requests import check_tracking, names
+from benchmark.cli.run import live
 from benchmark.core.config import CVConfig, TrackingConfig
 from benchmark.reproduce.runner import ValidationRequest, protocol_for
 
@@ -19,7 +20,7 @@ __all__ = ["cmd_validate", "validation_request"]
 
 def cmd_validate(args: argparse.Namespace) -> int:
     request = validation_request(args)
-    with RichObserver(console) as observer:
+    with live(RichObserver(console)) as observer:
         report = api.reproduce(request, observer)
     table = Table(title=f"validation ({report.protocol.name} protocol)")
     for column in ("dataset", "model", "folds", "accuracy", "AUC", "band", "verdict"):
@@ -48,6 +49,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def validation_request(args: argparse.Namespace) -> ValidationRequest:
     """``benchmark validate`` options as a `ValidationRequest`."""
+    check_tracking(args.tracking_uri)  # a malformed URI is refused before hours of training
     return ValidationRequest(
         datasets=names(args.datasets),
         models=names(args.models),

@@ -1,7 +1,8 @@
 """A small typed name → object registry: one for models (`ModelSpec`), datasets (`DatasetSpec`) and search
 spaces.
 
-Duplicates raise; unknown names raise with the valid names and the closest match (case-insensitive).
+Names are looked up case-insensitively (`Registry.resolve` gives the canonical lowercase name, the one kept in
+configs); duplicates raise; unknown names raise with the valid names and the closest match.
 """
 
 from __future__ import annotations
@@ -39,19 +40,26 @@ class Registry(Generic[T]):
         self._items[name] = obj
         return obj
 
-    def get(self, name: str) -> T:
-        """Look up a name; unknown names raise `UnknownNameError` listing the valid ones."""
-        try:
-            return self._items[name]
-        except KeyError:
-            valid = ", ".join(sorted(self._items))
-            lowered = {n.lower(): n for n in self._items}
-            close = [lowered[name.lower()]] if name.lower() in lowered else []
-            close = close or difflib.get_close_matches(name.lower(), self._items, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise UnknownNameError(
-                f"unknown {self.kind} {name!r} for {self.option}; valid names: {valid}.{hint}"
-            ) from None
+    def resolve(self, name: str, *, option: str | None = None) -> str:
+        """The registered (canonical, lowercase) name for ``name`` typed in any case: ``"ABMIL"`` → ``"abmil"``.
+
+        Unknown names raise `UnknownNameError` listing the valid ones and the closest match; ``option`` names
+        the option the user typed in that message (default: the registry's).
+        """
+        if name in self._items:
+            return name
+        if name.lower() in self._items:
+            return name.lower()
+        valid = ", ".join(sorted(self._items))
+        close = difflib.get_close_matches(name.lower(), self._items, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise UnknownNameError(
+            f"unknown {self.kind} {name!r} for {option or self.option}; valid names: {valid}.{hint}"
+        )
+
+    def get(self, name: str, *, option: str | None = None) -> T:
+        """Look up a name, case-insensitively (see `resolve`); unknown names raise `UnknownNameError`."""
+        return self._items[self.resolve(name, option=option)]
 
     def names(self) -> list[str]:
         return sorted(self._items)

@@ -22,14 +22,13 @@ __all__ = ["expand_models", "log_dataset_protocol", "override_loss_terms", "reso
 log = logging.getLogger(__name__)
 
 
-def expand_models(names: Sequence[str]) -> list[str]:
-    """Registry names in order, ``["all"]`` expanded; unknown names list the valid ones."""
+def expand_models(names: Sequence[str], *, option: str | None = None) -> list[str]:
+    """Canonical registry names in order (``"ABMIL"`` → ``"abmil"``, duplicates dropped), ``["all"]`` expanded;
+    unknown names list the valid ones and the closest match, naming ``option`` (default ``--models``)."""
     ensure_registered()
-    if list(names) == ["all"]:
+    if [n.lower() for n in names] == ["all"]:
         return MODELS.names()
-    for name in names:
-        MODELS.get(name)  # raises with valid names and the closest match
-    return list(dict.fromkeys(names))
+    return list(dict.fromkeys(MODELS.resolve(name, option=option) for name in names))
 
 
 def resolve_run_config(

@@ -21,7 +21,7 @@ from benchmark.core.config import RunConfig
 from benchmark.core.hashing import flatten
 from benchmark.data import BagCollection
 from benchmark.metrics.evaluate import per_class_table
-from benchmark.metrics.figures import confusion_figure, roc_figure
+from benchmark.metrics.figures import confusion_figure, figure_title, roc_figure
 from benchmark.run.outcome import FoldOutcome
 from benchmark.tracking.store import log_metrics, log_params
 
@@ -56,7 +56,8 @@ def log_fold_setup(
 
 def _save_figure(client: MlflowClient, run_id: str, fig: plt.Figure, name: str) -> None:
     try:
-        client.log_figure(run_id, fig, name)
+        # 150 dpi: print resolution, as `benchmark compare --plot`
+        client.log_figure(run_id, fig, name, save_kwargs={"dpi": 150})
     finally:
         plt.close(fig)
 
@@ -126,23 +127,29 @@ def _predictions_table(bags: BagCollection, outcome: FoldOutcome) -> pd.DataFram
 def _log_figures(
     client: MlflowClient, run_id: str, config: RunConfig, bags: BagCollection, outcome: FoldOutcome
 ) -> None:
-    """Confusion matrices of every evaluated level and the fine one-vs-rest ROC curves (test part)."""
+    """Confusion matrix and one-vs-rest ROC curves of every evaluated level (test part), titled
+    "<model> · fold <k> · <level> level"; the ROC legends carry the logged per-class AUCs."""
     h = bags.hierarchy
     preds = outcome.test_predictions
+    y_fine = bags.fine_labels[preds.index]
+    # The fold index is not passed here; the fold run carries it as a tag (set when the run was created).
+    fold = client.get_run(run_id).data.tags.get("benchmark.fold")
+    scores: dict[str, np.ndarray | None] = {
+        "fine": preds.fine_probs,
+        "coarse": h.roll_up(preds.fine_probs),
+        "coarse_head": preds.coarse_head_probs,
+    }
     for level, names in (("fine", h.fine), ("coarse", h.coarse), ("coarse_head", h.coarse)):
-        if level in outcome.test.levels:
-            fig = confusion_figure(
-                outcome.test.levels[level].confusion, names, f"{config.model} — {level} (test)"
-            )
-            _save_figure(client, run_id, fig, f"figures/confusion_{level}.png")
-    _save_figure(
-        client,
-        run_id,
-        roc_figure(
-            bags.fine_labels[preds.index], preds.fine_probs, h.fine, f"{config.model} — fine ROC (test)"
-        ),
-        "figures/roc_fine.png",
-    )
+        probs = scores[level]
+        if level not in outcome.test.levels or probs is None:
+            continue
+        metrics = outcome.test.levels[level]
+        title = figure_title(config.model, fold, level)
+        fig = confusion_figure(metrics.confusion, names, f"{title}\ntest set (n = {len(y_fine)})")
+        _save_figure(client, run_id, fig, f"figures/confusion_{level}.png")
+        y = y_fine if level == "fine" else h.coarse_of(y_fine)
+        fig = roc_figure(y, probs, names, title, metrics=metrics)
+        _save_figure(client, run_id, fig, f"figures/roc_{level}.png")
 
 
 def _log_checkpoint(client: MlflowClient, run_id: str, config: RunConfig, outcome: FoldOutcome) -> None:

@@ -93,7 +93,8 @@ def check_tracking_uri(uri: str, *, option: str = "--tracking-uri") -> str:
     elif scheme == "file" or (not scheme and file_ok):  # MLflow reads a bare path as a file store
         problem = None if file_ok else "MLflow 3 retired file stores (MLFLOW_ALLOW_FILE_STORE=true keeps one)"
     elif scheme.split("+")[0] in _SERVERS or uri in ("databricks", "databricks-uc", "uc"):
-        problem = None if rest.split("/", 1)[0] or "databricks" in uri else f"no host after {scheme}://"
+        server = scheme in ("http", "https") and not rest.split("/", 1)[0]  # postgresql:///db: local socket
+        problem = f"no host after {scheme}://" if server else None
     else:
         problem = f"unknown scheme {scheme!r}" if scheme else "not a URI (no scheme://)"
     if problem:

@@ -35,6 +35,7 @@ from benchmark.core.errors import ConfigError
 
 __all__ = [
     "DEFAULT_STORAGE",
+    "check_storage_url",
     "quiet_experimental",
     "open_storage",
     "retried_trial_number",
@@ -50,6 +51,9 @@ DEFAULT_STORAGE = "sqlite:///optuna.db"
 _DRIVERS = (("psycopg", "postgresql+psycopg"), ("psycopg2", "postgresql+psycopg2"))
 
 
+_STORAGE_FIX = "use sqlite:///optuna.db, postgresql://user:password@host:5432/db or journal:optuna.log"
+
+
 def storage_kind(url: str) -> str:
     """ "sqlite", "server" (PostgreSQL/MySQL/other RDB) or "journal"; unknown schemes raise."""
     if url.startswith("journal:"):
@@ -59,10 +63,32 @@ def storage_kind(url: str) -> str:
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme.split("+")[0] in ("postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql"):
         return "server"
-    raise ConfigError(
-        f"--storage {url!r} is not a storage URL; use sqlite:///optuna.db, "
-        "postgresql://user:password@host:5432/db or journal:optuna.log."
-    )
+    what = f"unknown scheme {scheme!r}" if scheme else "no scheme://"
+    raise ConfigError(f"--storage {_redact(url)} is not a storage URL ({what}); {_STORAGE_FIX}.")
+
+
+def check_storage_url(url: str) -> str:
+    """``url`` when `open_storage` can open a storage of its form (checked without opening it: the scheme, a
+    SQLite or journal file's directory, a PostgreSQL driver), else a `ConfigError` naming ``--storage``, what
+    is wrong and the fix. Cheap: the CLI runs it before loading data. Returns the URL, driver filled in."""
+    kind = storage_kind(url)
+    if kind == "journal":
+        path = Path(url.removeprefix("journal:")).expanduser()
+        if not path.name:
+            raise ConfigError(f"--storage {url}: no file after journal:; {_STORAGE_FIX}.")
+        if not path.parent.resolve().is_dir():
+            raise ConfigError(f"--storage {url}: directory {path.parent} does not exist; create it first.")
+    elif kind == "sqlite":
+        file = url.removeprefix("sqlite:///")
+        if not url.startswith("sqlite:///") or not file:
+            raise ConfigError(f"--storage {url}: a SQLite URL is sqlite:/// then a file; {_STORAGE_FIX}.")
+        if file != ":memory:" and not Path(file).expanduser().resolve().parent.is_dir():
+            raise ConfigError(
+                f"--storage {url}: directory {Path(file).parent} does not exist; create it first."
+            )
+    else:  # a server; postgresql:///db (no host) is the local socket
+        url = _normalise_postgres(url)
+    return url
 
 
 def supports_many_workers(url: str) -> bool:
@@ -143,23 +169,13 @@ def open_storage(
         ConfigError: a malformed URL, a missing driver or directory, or a server that cannot be reached.
     """
     kind = storage_kind(url)
+    url = check_storage_url(url)
     if kind == "journal":
-        path = Path(url.removeprefix("journal:")).expanduser()
-        if not path.name or not path.parent.resolve().is_dir():
-            raise ConfigError(f"--storage {url}: directory {path.parent} does not exist; create it first.")
         journal = optuna.storages.journal
         backend = (
             getattr(journal, "JournalFileBackend", None) or optuna.storages.JournalFileStorage
         )  # Optuna < 4
-        return journal.JournalStorage(backend(str(path)))
-    if kind == "sqlite":
-        file = url.removeprefix("sqlite:///")
-        if file and file != ":memory:" and not Path(file).expanduser().resolve().parent.is_dir():
-            raise ConfigError(
-                f"--storage {url}: directory {Path(file).parent} does not exist; create it first."
-            )
-    else:
-        url = _normalise_postgres(url)
+        return journal.JournalStorage(backend(str(Path(url.removeprefix("journal:")).expanduser())))
     kwargs: dict[str, object] = {}
     if heartbeat_interval:
         with quiet_experimental():

@@ -50,17 +50,19 @@ def test_specs_are_typed():
     assert dataset_spec("musk1").info.cv_defaults == {"n_folds": 10}
 
 
-@pytest.mark.parametrize(("typed", "suggestion"), [("PANDA-SIM", "panda-sim"), ("pand-sim", "panda-sim")])
-def test_unknown_names_list_the_valid_ones_and_the_closest(typed, suggestion):
+def test_unknown_names_list_the_valid_ones_and_the_closest():
     with pytest.raises(
         UnknownNameError,
-        match=rf"unknown dataset '{typed}' for --dataset; valid names: .*"
-        rf"Did you mean '{suggestion}'\?",
+        match=r"unknown dataset 'pand-sim' for --dataset; valid names: .*Did you mean 'panda-sim'\?",
     ):
-        dataset_spec(typed)
+        dataset_spec("pand-sim")
 
 
-def test_models_suggest_the_lowercase_name():
+def test_names_are_case_insensitive_and_resolve_to_the_registered_spelling():
+    assert dataset_spec("PANDA-SIM").name == "panda-sim"
     models = importlib.import_module("benchmark.models")
-    with pytest.raises(UnknownNameError, match=r"unknown model 'ABMIL' for --models.*Did you mean 'abmil'\?"):
-        models.model_spec("ABMIL")
+    assert models.model_spec("ABMIL").name == "abmil"
+    with pytest.raises(
+        UnknownNameError, match=r"unknown model 'ABMILL' for --models.*Did you mean 'abmil'\?"
+    ):
+        models.model_spec("ABMILL")
