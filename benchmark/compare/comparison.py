@@ -203,8 +203,17 @@ def _summarise_selection(
     per class (None: no per-class table)."""
     folds = _fold_frame(sel.runs, [(m, None) for m in shown], level)
     primary_mean = folds[folds["metric"] == primary].groupby("method")["value"].mean()
+    # Methods that logged nothing at this level (no coarse head at level coarse_head) would be all-dash rows.
+    logged = set(folds.loc[folds["value"].notna(), "method"])
+    absent = sorted(m for m in sel.configs if m not in logged)
+    notes = list(sel.notes)
+    if absent:
+        notes.append(f"not shown (no {level} metrics logged, e.g. no coarse head): {', '.join(absent)}")
     # Leaderboard order: best primary mean first, methods without the primary metric last.
-    order = sorted(sel.configs, key=lambda m: (-np.nan_to_num(primary_mean.get(m, np.nan), nan=-np.inf), m))
+    order = sorted(
+        (m for m in sel.configs if m in logged),
+        key=lambda m: (-np.nan_to_num(primary_mean.get(m, np.nan), nan=-np.inf), m),
+    )
     if reference is not None and reference not in sel.configs:
         raise BenchmarkError(
             f"reference method {reference!r} has no finished runs; choose one of {sorted(sel.configs)}"
@@ -235,7 +244,7 @@ def _summarise_selection(
         best=best,
         per_class=pc_table,
         per_class_folds=pc_folds,
-        notes=tuple(sel.notes),
+        notes=tuple(notes),
         ratio=ratio,
         ratio_source=ratio_source,
     )

@@ -227,13 +227,15 @@ def test_per_class_table(fine: Comparison) -> None:
     assert "per-class auc" in fine.to_markdown()
 
 
-def test_coarse_head_level_shows_dash_for_flat_models(store: str) -> None:
+def test_coarse_head_level_leaves_out_flat_models_and_says_so(store: str) -> None:
+    """Issue 12: models without a coarse head used to fill the coarse_head table with all-dash rows."""
     cmp = compare(store, EXP, level="coarse_head")
     assert cmp.metrics == ("accuracy", "auc", "hierarchy_consistency")
     assert _row(cmp, "hmil", "hierarchy_consistency")["mean"] == pytest.approx(0.98)
-    assert math.isnan(_row(cmp, "abmil", "auc")["mean"]) and _row(cmp, "abmil", "auc")["n"] == 0
-    abmil_line = next(line for line in cmp.to_markdown().splitlines() if line.startswith("| abmil"))
-    assert "| – |" in abmil_line
+    assert "abmil" not in cmp.methods and "hmil" in cmp.methods
+    assert not any(line.startswith("| abmil") for line in cmp.to_markdown().splitlines())
+    assert any("not shown (no coarse_head metrics logged" in n and "abmil" in n for n in cmp.notes)
+    assert "abmil" in cmp.to_markdown()  # the footer names what was left out
     with pytest.raises(BenchmarkError, match="no test.coarse_head"):
         compare(store, MIXED, level="coarse_head", split_digest=DIGEST_A, methods=["abmil"])
 
