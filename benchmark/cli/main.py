@@ -50,15 +50,16 @@ def _handler(key: str) -> Callable[[argparse.Namespace], int]:
 
 def _setup_logging(verbose: bool) -> None:
     # Logs go to stderr so that stdout carries only the command's output (`--format json | jq` works).
-    handler = RichHandler(
-        console=Console(stderr=True), show_path=False, show_time=False, markup=False, rich_tracebacks=False
-    )
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        handlers=[handler],
-        format="%(message)s",
-        force=True,
-    )
+    err = Console(stderr=True)
+    if err.is_terminal:
+        handler: logging.Handler = RichHandler(
+            console=err, show_path=False, show_time=False, markup=False, rich_tracebacks=False
+        )
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:  # piped or in a file: one plain line per record, never wrapped or padded to a console width
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)-8s %(message)s"))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler], force=True)
     logging.getLogger("benchmark").setLevel(logging.INFO)
     for noisy in ("mlflow", "alembic", "urllib3", "matplotlib", "optuna"):
         logging.getLogger(noisy).setLevel(logging.WARNING if verbose else logging.ERROR)

@@ -1,4 +1,8 @@
-"""rich progress bars for `benchmark run` (folds × epochs); the library itself only logs."""
+"""rich progress bars for `benchmark run` (folds × epochs); the library itself only logs.
+
+On a terminal the bars update in place. Piped (``make demo | tee``, CI logs) live bars cannot render, so each
+fold ends with one line that names the model, the fold and its numbers instead.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,23 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from benchmark.run.outcome import FoldOutcome
 from benchmark.run.runner import RunObserver
 
-__all__ = ["RichObserver"]
+__all__ = ["RichObserver", "fold_line"]
+
+
+def fold_line(model: str, fold: int, folds: Sequence[int], max_epochs: int, outcome: FoldOutcome) -> str:
+    """``abmil fold 2 (3/5): 14/20 epochs, best 9, val AUC 0.812, test fine AUC 0.790, acc 0.550, 12.3 s``."""
+    val = (
+        outcome.val.levels["fine"].overall.get("auc", float("nan"))
+        if outcome.val is not None
+        else float("nan")
+    )
+    test = outcome.test.levels["fine"].overall
+    position = f" ({folds.index(fold) + 1}/{len(folds)})" if fold in folds else ""
+    return (
+        f"{model} fold {fold}{position}: {outcome.epochs_run}/{max_epochs} epochs, best {outcome.best_epoch}, "
+        f"val AUC {val:.3f}, test fine AUC {test.get('auc', float('nan')):.3f}, "
+        f"acc {test.get('accuracy', float('nan')):.3f}, {outcome.seconds:.1f} s"
+    )
 
 
 class RichObserver(RunObserver):
@@ -30,6 +50,8 @@ class RichObserver(RunObserver):
         self._model_task = None
         self._epoch_task = None
         self._epochs = 0
+        self._folds: list[int] = []
+        self._lines = not console.is_terminal  # piped: one line per fold instead of live bars
 
     def __enter__(self) -> RichObserver:
         self.progress.start()
@@ -40,6 +62,7 @@ class RichObserver(RunObserver):
 
     def on_model_start(self, model: str, folds: Sequence[int], done: Sequence[int], epochs: int) -> None:
         self._epochs = epochs
+        self._folds = list(folds)
         info = f"skipped finished {list(done)}" if done else ""
         self._model_task = self.progress.add_task(f"[bold]{model}[/bold] folds", total=len(folds), info=info)
         self.progress.update(self._model_task, completed=len(done))
@@ -62,6 +85,8 @@ class RichObserver(RunObserver):
             advance=1,
             info=f"fold {fold}: test fine AUC {auc:.3f} acc {acc:.3f} (best epoch {outcome.best_epoch})",
         )
+        if self._lines:
+            self.console.print(fold_line(model, fold, self._folds, self._epochs, outcome), highlight=False)
 
     def on_model_end(self, model: str, aggregated: Mapping[str, Mapping[str, object]]) -> None:
         if self._epoch_task is not None:

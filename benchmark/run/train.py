@@ -206,7 +206,7 @@ def fit_fold(
         if on_epoch is not None:
             on_epoch(epoch, record)
         if tc.patience and best.stale >= tc.patience and epoch + 1 >= tc.min_epochs:
-            log.info("early stop at epoch %d (best %d)", epoch, best.epoch)
+            log.debug("%s: early stop at epoch %d (best %d)", config.model, epoch, best.epoch)
             break
     if best.state is None:  # no epoch had a finite selection score or validation loss
         raise _diverged(

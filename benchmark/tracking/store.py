@@ -61,15 +61,15 @@ def configure(tracking_uri: str | None) -> str:
     env = os.environ.get("MLFLOW_TRACKING_URI")
     source = "--tracking-uri" if tracking_uri else ("MLFLOW_TRACKING_URI" if env else "--tracking-uri")
     uri = check_tracking_uri(tracking_uri or env or DEFAULT_TRACKING_URI, option=source)
+    # MLflow installs its own INFO handler at import ("Creating initial MLflow database tables..."); our CLI
+    # decides verbosity, so quieten it before the store is first opened (that is when it logs the tables).
+    if not logging.getLogger("benchmark").isEnabledFor(logging.DEBUG):
+        for name in ("mlflow", "alembic"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     mlflow.set_tracking_uri(uri)
     if uri.startswith("sqlite:///") and uri not in _OPENED:
         _open_sqlite_store_once(uri)
         _OPENED.add(uri)  # once per process: later calls (the comparison after a run, …) reuse it
-    # MLflow installs its own INFO handler at import ("Creating initial MLflow database tables..."); our
-    # CLI decides verbosity, so quieten it after import unless the user asked for details.
-    if not logging.getLogger("benchmark").isEnabledFor(logging.DEBUG):
-        for name in ("mlflow", "alembic"):
-            logging.getLogger(name).setLevel(logging.WARNING)
     return uri
 
 
