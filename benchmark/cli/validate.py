@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 
 from rich.table import Table
 
 from benchmark import api
 from benchmark.cli.progress import RichObserver
 from benchmark.cli.render import console
-from benchmark.cli.requests import check_tracking, names
+from benchmark.cli.requests import check_tracking, command_line, names
 from benchmark.cli.run import live
 from benchmark.core.config import CVConfig, TrackingConfig
 from benchmark.reproduce.runner import ValidationRequest, protocol_for
@@ -60,7 +59,7 @@ def validation_request(args: argparse.Namespace) -> ValidationRequest:
         threads=args.threads,
         output=args.output,
         context_folds=args.context_folds,
-        command_line="benchmark " + shlex.join(getattr(args, "argv", None) or ["validate"]),
+        command_line=command_line(args) or "benchmark validate",
         note=args.note,
         report_only=args.report_only,
     )

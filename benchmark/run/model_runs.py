@@ -205,7 +205,7 @@ def _run_fold(
 
         outcome = train_fold(config, ctx.bags, ctx.parts[fold], seed=seed, on_epoch=on_epoch)
         curves.flush()
-        log_fold_outcome(client, run_id, config, ctx.bags, outcome)
+        log_fold_outcome(client, run_id, config, ctx.bags, outcome, fold=fold)
     except BaseException as exc:
         try:
             curves.flush()  # keep the curves of a failed or interrupted fold for diagnosis

@@ -63,7 +63,13 @@ def _save_figure(client: MlflowClient, run_id: str, fig: plt.Figure, name: str) 
 
 
 def log_fold_outcome(
-    client: MlflowClient, run_id: str, config: RunConfig, bags: BagCollection, outcome: FoldOutcome
+    client: MlflowClient,
+    run_id: str,
+    config: RunConfig,
+    bags: BagCollection,
+    outcome: FoldOutcome,
+    *,
+    fold: int,
 ) -> None:
     """Log a finished fold into its child run: metrics, per-class table, predictions, figures, checkpoint."""
     log_metrics(client, run_id, _fold_metrics(outcome))
@@ -72,7 +78,7 @@ def log_fold_outcome(
         client.set_tag(run_id, "benchmark.undefined_metrics", ",".join(undefined)[:5000])
     client.log_table(run_id, per_class_table(outcome.test), "per_class.json")
     client.log_text(run_id, _predictions_table(bags, outcome).to_csv(index=False), "predictions.csv")
-    _log_figures(client, run_id, config, bags, outcome)
+    _log_figures(client, run_id, config, bags, outcome, fold)
     _log_checkpoint(client, run_id, config, outcome)
 
 
@@ -125,15 +131,13 @@ def _predictions_table(bags: BagCollection, outcome: FoldOutcome) -> pd.DataFram
 
 
 def _log_figures(
-    client: MlflowClient, run_id: str, config: RunConfig, bags: BagCollection, outcome: FoldOutcome
+    client: MlflowClient, run_id: str, config: RunConfig, bags: BagCollection, outcome: FoldOutcome, fold: int
 ) -> None:
     """Confusion matrix and one-vs-rest ROC curves of every evaluated level (test part), titled
     "<model> · fold <k> · <level> level"; the ROC legends carry the logged per-class AUCs."""
     h = bags.hierarchy
     preds = outcome.test_predictions
     y_fine = bags.fine_labels[preds.index]
-    # The fold index is not passed here; the fold run carries it as a tag (set when the run was created).
-    fold = client.get_run(run_id).data.tags.get("benchmark.fold")
     scores: dict[str, np.ndarray | None] = {
         "fine": preds.fine_probs,
         "coarse": h.roll_up(preds.fine_probs),

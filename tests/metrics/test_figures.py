@@ -131,7 +131,7 @@ def test_fold_logging_writes_roc_and_confusion_of_every_level(tmp_path, monkeypa
     exp = client.create_experiment("figs", artifact_location=(tmp_path / "artifacts").as_uri())
     run_id = client.create_run(exp, tags={"benchmark.fold": "3"}).info.run_id
     config = RunConfig(model="abmil", model_params=resolve_model_params("abmil"))
-    fold_logging.log_fold_outcome(client, run_id, config, bags, outcome)
+    fold_logging.log_fold_outcome(client, run_id, config, bags, outcome, fold=3)
     assert len(titles) == 6
     assert all(t.startswith("abmil · fold 3 · ") for t in titles)
     assert sum("coarse level" in t for t in titles) == 2
