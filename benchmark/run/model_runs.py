@@ -26,6 +26,7 @@ from benchmark.run.setup import fold_seed
 from benchmark.run.train import train_fold
 from benchmark.tracking.description import parent_description
 from benchmark.tracking.fold_logging import log_fold_outcome, log_fold_setup
+from benchmark.tracking.pooled import log_pooled
 from benchmark.tracking.store import (
     BufferedCurves,
     aggregate_folds,
@@ -107,6 +108,8 @@ def run_model(
         command=ctx.command,
     )
     ctx.client.set_tag(parent_id, "mlflow.note.content", note)
+    fold_runs = {f: run.info.run_id for f, run in done.items()}
+    log_pooled(ctx.client, parent_id, method, fold_runs, n_folds=config.cv.total_folds)
     _close_parent(ctx.client, parent_id, aggregated, n_finished=len(done), complete=complete)
     ctx.observer.on_model_end(method, aggregated)
     return parent_id, skipped

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from benchmark.compare.overview import update_overview
 from benchmark.core.config import RunConfig, TrackingConfig
 from benchmark.core.errors import ConfigError
 from benchmark.cv.files import fold_indices, splits_of
@@ -106,4 +107,13 @@ def run_benchmark(
         method = request.label or model
         config = dataclasses.replace(config, tracking=where)
         summary.parents[method], summary.skipped[method] = run_model(ctx, config, method, request.parent_tags)
+    _refresh_overview(summary)
     return summary
+
+
+def _refresh_overview(summary: RunSummary) -> None:
+    """The experiment's AUC overview (`benchmark.compare.overview`), now including this run's methods."""
+    try:
+        update_overview(summary.tracking_uri, summary.experiment, split_digest=summary.split_digest)
+    except Exception:  # noqa: BLE001 - the runs are recorded; a failed summary figure must not fail them
+        log.warning("could not refresh the experiment overview of %s", summary.experiment, exc_info=True)

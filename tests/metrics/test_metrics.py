@@ -302,3 +302,20 @@ def test_evaluate_rejects_wrong_shapes(hier):
         evaluate(FINE_Y, FINE_P[:, :2], hier)
     with pytest.raises(ValueError, match=r"coarse_head_probs must have shape \(4, 2\)"):
         evaluate(FINE_Y, FINE_P, hier, coarse_head_probs=HEAD_P[:3])
+
+
+def test_rank_auc_equals_sklearn_with_ties():
+    """The Mann–Whitney AUC of level_metrics is sklearn's roc_auc_score, ties (rounded scores) included."""
+    rng = np.random.default_rng(7)
+    checked = 0
+    for _ in range(300):
+        n = int(rng.integers(4, 200))
+        y = (rng.random(n) < rng.uniform(0.1, 0.9)).astype(int)
+        if y.all() or not y.any():
+            continue
+        s = np.round(rng.random(n), int(rng.integers(1, 4)))  # 1–3 decimals: many ties
+        per_class = level_metrics(y, np.stack([1 - s, s], axis=1), ["a", "b"]).per_class["auc"]
+        assert per_class["b"] == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+        assert per_class["a"] == pytest.approx(roc_auc_score(y == 0, 1 - s), abs=1e-12)
+        checked += 1
+    assert checked > 250
