@@ -218,9 +218,7 @@ class CVConfig:
 
     def __post_init__(self) -> None:
         if self.repeats < 1 or (self.repeats > 1 and self.protocol != "kfold"):
-            raise ConfigError(
-                f"cv.repeats (--repeats) must be ≥ 1 and only > 1 with protocol kfold, got {self.repeats}."
-            )
+            raise ConfigError(f"cv.repeats (--repeats) must be ≥ 1, and 1 unless kfold; got {self.repeats}.")
         if self.protocol not in ("kfold", "mc"):
             raise ConfigError(f"cv.protocol must be 'kfold' or 'mc', got {self.protocol!r}.")
         if self.n_folds < 2 and self.protocol == "kfold":
