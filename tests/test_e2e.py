@@ -73,7 +73,8 @@ def test_mlflow_holds_one_parent_and_three_finished_children(finished_run):
     exp = client.get_experiment(parents[0].info.experiment_id)
     assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
     note = tags["mlflow.note.content"]
-    assert "**abmil** on `panda-sim`: 3/3 folds finished" in note and "| AUC (macro OvR) |" in note
+    assert "`panda-sim`: 3/3 folds finished" in note and "| AUC (macro OvR) |" in note
+    assert note.startswith("**abmil** test AUC (mean ± std over folds): fine ")
     assert f"{pm['test.fine.auc.mean']:.3f} ± {pm['test.fine.auc.std']:.3f}" in note
     assert "Command: `benchmark run --dataset panda-sim" in note
     # The thread count is recorded (the e2e run gives no --threads: the CPUs this process may use).
@@ -135,6 +136,16 @@ def test_experiment_overview_lists_every_method_with_its_auc(finished_run):
     low, high = (float(v) for v in fine.split("[")[1].split("]")[0].split(","))
     pooled = float(fine.split("(")[1].split(" [")[0])
     assert low <= pooled <= high and 0.0 <= low < high <= 1.0
+
+
+def test_per_class_tables_name_classes_as_the_dataset_does(finished_run):
+    """Metric keys say ISUP_0 (MLflow-safe); the per-class comparison says ISUP 0, as the figures do."""
+    from benchmark.compare import compare
+
+    cmp = compare(f"sqlite:///{finished_run}/x.db", "panda-sim", per_class=True)
+    assert set(cmp.per_class["class"]) == {f"ISUP {k}" for k in range(6)}
+    coarse = compare(f"sqlite:///{finished_run}/x.db", "panda-sim", level="coarse", per_class=True)
+    assert "benign" in set(coarse.per_class["class"]) and "ISUP 0" not in set(coarse.per_class["class"])
 
 
 def test_compare_json_has_fine_and_coarse_accuracy_specificity_auc(finished_run, capsys):

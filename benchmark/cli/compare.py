@@ -30,7 +30,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if args.output:
             emit(result.to_markdown(), args.output)
         else:
-            console.print(result.to_rich_table())
+            console.print(result.to_rich_table(console.width))
     else:
         render = {
             "md": result.to_markdown,

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from benchmark.cli.pace import Pace, duration
 from benchmark.run.outcome import FoldOutcome
 from benchmark.run.runner import RunObserver
 
@@ -40,7 +41,7 @@ class RichObserver(RunObserver):
         self.console = console
         self.progress = Progress(
             TextColumn("{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=16),  # fixed: the text columns keep their room at 80 columns
             MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(),
@@ -52,6 +53,8 @@ class RichObserver(RunObserver):
         self._epochs = 0
         self._folds: list[int] = []
         self._lines = not console.is_terminal  # piped: one line per fold instead of live bars
+        self._pace: Pace | None = None
+        self._estimated = False
 
     def __enter__(self) -> RichObserver:
         self.progress.start()
@@ -60,7 +63,14 @@ class RichObserver(RunObserver):
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
 
+    def on_plan(self, methods: Sequence[str], folds: Sequence[int], epochs: Mapping[str, int]) -> None:
+        self._pace = Pace(methods, folds, epochs)
+        if len(methods) * len(folds) > 1:
+            self.console.print(self._pace.plan_line(), highlight=False)
+
     def on_model_start(self, model: str, folds: Sequence[int], done: Sequence[int], epochs: int) -> None:
+        if self._pace is not None:
+            self._pace.skipped(model, len(done))
         self._epochs = epochs
         self._folds = list(folds)
         info = f"skipped finished {list(done)}" if done else ""
@@ -73,20 +83,25 @@ class RichObserver(RunObserver):
         self._epoch_task = self.progress.add_task(f"  fold {fold} epochs", total=self._epochs, info="")
 
     def on_epoch(self, model: str, fold: int, epoch: int, record: Mapping[str, float]) -> None:
-        info = f"loss {record.get('train.loss', float('nan')):.3f}  val AUC {record.get('val.fine.auc', float('nan')):.3f}"
+        info = f"loss {record.get('train.loss', float('nan')):.3f} · val AUC {record.get('val.fine.auc', float('nan')):.3f}"
         self.progress.update(self._epoch_task, completed=epoch + 1, info=info)
 
     def on_fold_end(self, model: str, fold: int, outcome: FoldOutcome) -> None:
         self.progress.update(self._epoch_task, total=outcome.epochs_run, completed=outcome.epochs_run)
         auc = outcome.test.levels["fine"].overall.get("auc", float("nan"))
-        acc = outcome.test.levels["fine"].overall.get("accuracy", float("nan"))
-        self.progress.update(
-            self._model_task,
-            advance=1,
-            info=f"fold {fold}: test fine AUC {auc:.3f} acc {acc:.3f} (best epoch {outcome.best_epoch})",
-        )
+        left = ""
+        if self._pace is not None:
+            self._pace.fold_done(model, outcome.seconds)
+            seconds = self._pace.seconds_left()
+            left = f" · ≈{duration(seconds)} left" if seconds else ""
+        # Short: at 80 columns the bar keeps 16 characters and this text the rest.
+        self.progress.update(self._model_task, advance=1, info=f"fold {fold} AUC {auc:.3f}{left}")
         if self._lines:
             self.console.print(fold_line(model, fold, self._folds, self._epochs, outcome), highlight=False)
+        if not self._estimated and self._pace is not None and (line := self._pace.estimate_line()):
+            self._estimated = True
+            if sum(self._pace.remaining.values()):
+                self.console.print(line, highlight=False)
 
     def on_model_end(self, model: str, aggregated: Mapping[str, Mapping[str, object]]) -> None:
         if self._epoch_task is not None:

@@ -74,7 +74,7 @@ def _report(summary: RunSummary, methods: list[str], *, compare: bool) -> None:
         result = api.compare(
             summary.tracking_uri, summary.experiment, methods=methods, split_digest=summary.split_digest
         )
-        console.print(result.to_rich_table())
+        console.print(result.to_rich_table(console.width))
     console.print(
         f"Browse the runs: [bold]mlflow ui --backend-store-uri {summary.tracking_uri}[/bold], then open"
     )
@@ -97,5 +97,5 @@ def cmd_ablate(args: argparse.Namespace) -> int:
         elif args.format == "md":
             print(f"### {level}\n\n{table.to_markdown()}\n")
         else:
-            console.print(table.to_rich_table())
+            console.print(table.to_rich_table(console.width))
     return 0

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from benchmark.compare import plot, render
+from benchmark.compare import plot, render, render_rich
 from benchmark.compare.bootstrap import DEFAULT_SEED, BootstrapCI
+from benchmark.compare.class_names import display_names
 from benchmark.compare.metric_names import logged_metrics, metric_key, natural, resolve_metrics
 from benchmark.compare.predictions import primary_intervals
 from benchmark.compare.runs import FoldRun, Selection, load_fold_runs, select_runs
@@ -31,7 +32,7 @@ from benchmark.compare.table import ComparisonTable
 from benchmark.core.errors import BenchmarkError, ConfigError
 
 if TYPE_CHECKING:
-    from rich.table import Table
+    from rich.console import Group
 
 __all__ = ["LEVELS", "Comparison", "compare", "paired_wilcoxon", "plot_comparison"]
 
@@ -61,9 +62,10 @@ class Comparison(ComparisonTable):
         """The tidy ``table`` (and ``per_class`` rows when present) as CSV; NaN as an empty field."""
         return render.to_csv(self)
 
-    def to_rich_table(self) -> Table:
-        """A `rich.table.Table` for the terminal, best per metric in bold."""
-        return render.to_rich_table(self)
+    def to_rich_table(self, width: int | None = None) -> Group:
+        """The terminal table (best per metric in bold) and its footer, fitted to ``width`` columns
+        (`benchmark.compare.render_rich`)."""
+        return render_rich.to_rich_table(self, width)
 
 
 def plot_comparison(comparison: Comparison, path: str | Path) -> Path:
@@ -154,6 +156,10 @@ def compare(
     cmp = _summarise_selection(
         sel, experiment, level, shown, pc_columns, primary=primary, reference=reference
     )
+    if per_class:
+        cmp = _with_class_names(
+            cmp, display_names(tracking_uri, (r.parent_id for r in sel.runs if r.parent_id), level)
+        )
     intervals, notes = primary_intervals(
         tracking_uri, sel.runs, cmp.methods, level, primary, n_boot=n_boot, seed=seed
     )
@@ -164,6 +170,16 @@ def compare(
         n_boot=n_boot,
         seed=seed,
         notes=(*cmp.notes, *notes),
+    )
+
+
+def _with_class_names(cmp: Comparison, names: dict[str, str]) -> Comparison:
+    """The per-class tables with class names (``ISUP 0``) instead of metric-key fragments (``ISUP_0``)."""
+    if not names or cmp.per_class is None or cmp.per_class_folds is None:
+        return cmp
+    rename = lambda frame: frame.assign(**{"class": frame["class"].map(lambda k: names.get(k, k))})  # noqa: E731
+    return dataclasses.replace(
+        cmp, per_class=rename(cmp.per_class), per_class_folds=rename(cmp.per_class_folds)
     )
 
 

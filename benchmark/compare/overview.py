@@ -70,9 +70,14 @@ def overview_markdown(cmps: dict[str, Comparison]) -> str:
     """Methods (best fine AUC first) × levels: mean ± std over folds, then pooled AUC [95 % CI]."""
     first = next(iter(cmps.values()))
     levels = list(cmps)
+    ranking = ", ".join(
+        f"{m} {r['mean']:.3f}" for m in first.methods if (r := _row(first, m)) and math.isfinite(r["mean"])
+    )
     lines = [
-        f"**{first.experiment}**: macro one-vs-rest AUC of every method (newest config each) on split "
-        f"`{(first.split_digest or '?')[:12]}`.",
+        # MLflow shows the experiment description folded to its first line: the ranking comes first.
+        f"**{first.experiment}** · {first.level} AUC, mean over folds: {ranking}",
+        "",
+        f"Macro one-vs-rest AUC of every method (newest config each) on split `{(first.split_digest or '?')[:12]}`:",
         "",
         "| method | " + " | ".join(f"{lv} AUC" for lv in levels) + " |",
         "|---" * (len(levels) + 1) + "|",

@@ -12,19 +12,30 @@ from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
-from rich.table import Table
-from rich.text import Text
 
 from benchmark.compare.footer import caption, footer, test_summary
 from benchmark.compare.runs import short
 from benchmark.compare.table import ComparisonTable
 
 
-def _p_header(cmp) -> str:
+def p_header(cmp) -> str:
     return f"p vs {cmp.reference} ({cmp.primary})" if cmp.reference else f"p ({cmp.primary})"
 
 
-__all__ = ["to_csv", "to_json", "to_latex", "to_markdown", "to_rich_table"]
+__all__ = [
+    "DASH",
+    "cell_text",
+    "folds_per_method",
+    "p_header",
+    "p_text",
+    "primary_p",
+    "method_rows",
+    "steps_text",
+    "to_csv",
+    "to_json",
+    "to_latex",
+    "to_markdown",
+]
 
 DASH = "–"
 
@@ -35,29 +46,29 @@ def _num(x: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _cell(mean: float, std: float, pm: str = " ± ", dash: str = DASH) -> str:
+def cell_text(mean: float, std: float, pm: str = " ± ", dash: str = DASH) -> str:
     if not math.isfinite(mean):
         return dash
     return f"{mean:.3f}" + (f"{pm}{std:.3f}" if math.isfinite(std) else "")
 
 
-def _p(p: float, dash: str = DASH) -> str:
+def p_text(p: float, dash: str = DASH) -> str:
     if not math.isfinite(p):
         return dash
     return "<0.001" if p < 1e-3 else f"{p:.3g}"
 
 
-def _steps(cmp: ComparisonTable, method: str) -> str:
+def steps_text(cmp: ComparisonTable, method: str) -> str:
     """Mean optimiser steps per fold, rounded; "–" for runs that did not log them."""
     value = cmp.steps.get(method, math.nan)
     return f"{value:.0f}" if math.isfinite(value) else DASH
 
 
-def _n_folds(cmp: ComparisonTable) -> dict[str, int]:
+def folds_per_method(cmp: ComparisonTable) -> dict[str, int]:
     return cmp.folds.groupby("method")["fold"].nunique().to_dict()
 
 
-def _rows(
+def method_rows(
     cmp: ComparisonTable, summary: pd.DataFrame, columns: list[str], col: str
 ) -> list[tuple[str, list]]:
     """Per method: ``[(mean, std, best) per column]`` from a tidy summary, NaN where missing."""
@@ -74,7 +85,7 @@ def _rows(
     return out
 
 
-def _primary_p(cmp: ComparisonTable) -> dict[str, float]:
+def primary_p(cmp: ComparisonTable) -> dict[str, float]:
     sub = cmp.table[cmp.table["metric"] == cmp.primary]
     return dict(zip(sub["method"], sub["p_value"], strict=True))
 
@@ -100,7 +111,7 @@ def to_json(cmp: ComparisonTable) -> str:
     ``p_value`` is the Wilcoxon signed-rank p, ``p_value_nb`` the Nadeau–Bengio corrected t p.
     """
     methods: dict[str, Any] = {}
-    p_primary = _primary_p(cmp)
+    p_primary = primary_p(cmp)
     for m in cmp.methods:
         f = cmp.folds[cmp.folds["method"] == m]
         fold_ids = sorted(int(x) for x in f["fold"].unique())
@@ -173,26 +184,26 @@ def _md_table(header: list[str], rows: list[list[str]], align: list[str]) -> str
 def to_markdown(cmp: ComparisonTable) -> str:
     """Overall table (methods × metrics), then one methods × classes table per per-class metric."""
     bold = lambda s, b: f"**{s}**" if b and s != DASH else s  # noqa: E731
-    n_folds, p = _n_folds(cmp), _primary_p(cmp)
+    n_folds, p = folds_per_method(cmp), primary_p(cmp)
     configs = cmp.table.groupby("method")["config_hash"].first()
-    header = ["method", "config", "folds", "steps", *cmp.metrics, _p_header(cmp)]
+    header = ["method", "config", "folds", "steps", *cmp.metrics, p_header(cmp)]
     rows = [
         [
             m,
             short(str(configs[m])),
             str(n_folds.get(m, 0)),
-            _steps(cmp, m),
-            *(bold(_cell(mu, sd), b) for mu, sd, b in cells),
-            _p(p.get(m, math.nan)),
+            steps_text(cmp, m),
+            *(bold(cell_text(mu, sd), b) for mu, sd, b in cells),
+            p_text(p.get(m, math.nan)),
         ]
-        for m, cells in _rows(cmp, cmp.table, list(cmp.metrics), "metric")
+        for m, cells in method_rows(cmp, cmp.table, list(cmp.metrics), "metric")
     ]
     parts = [f"*{caption(cmp)}*", "", _md_table(header, rows, ["---", "---"] + ["---:"] * (len(header) - 2))]
     parts += ["", *(f"- {line}" for line in footer(cmp))]
     for metric, classes, sub in _per_class_blocks(cmp):
         rows = [
-            [m, *(bold(_cell(mu, sd), b) for mu, sd, b in cells)]
-            for m, cells in _rows(cmp, sub, classes, "class")
+            [m, *(bold(cell_text(mu, sd), b) for mu, sd, b in cells)]
+            for m, cells in method_rows(cmp, sub, classes, "class")
         ]
         parts += [
             "",
@@ -237,26 +248,26 @@ def to_latex(cmp: ComparisonTable) -> str:
     """booktabs tabulars (needs ``\\usepackage{booktabs}``); best cells wrapped in ``\\textbf{}``."""
 
     def cell(mu: float, sd: float, b: bool) -> str:
-        s = _cell(mu, sd, pm=r" $\pm$ ", dash="--")
+        s = cell_text(mu, sd, pm=r" $\pm$ ", dash="--")
         return f"\\textbf{{{s}}}" if b and s != "--" else s
 
-    n_folds, p = _n_folds(cmp), _primary_p(cmp)
+    n_folds, p = folds_per_method(cmp), primary_p(cmp)
     header = ["Method", "Folds", "Steps", *(_tex(m) for m in cmp.metrics), f"$p$ ({_tex(cmp.primary)})"]
     rows = [
         [
             _tex(m),
             str(n_folds.get(m, 0)),
-            _steps(cmp, m).replace(DASH, "--"),
+            steps_text(cmp, m).replace(DASH, "--"),
             *(cell(*c) for c in cells),
-            _p(p.get(m, math.nan), dash="--"),
+            p_text(p.get(m, math.nan), dash="--"),
         ]
-        for m, cells in _rows(cmp, cmp.table, list(cmp.metrics), "metric")
+        for m, cells in method_rows(cmp, cmp.table, list(cmp.metrics), "metric")
     ]
     lines = [f"% {_tex(caption(cmp)).replace('±', '+/-')}"]
     lines += _tex_tabular(header, rows, "lrr" + "c" * len(cmp.metrics) + "r")
     lines += [f"% {_tex(line)}" for line in footer(cmp)]
     for metric, classes, sub in _per_class_blocks(cmp):
-        rows = [[_tex(m), *(cell(*c) for c in cells)] for m, cells in _rows(cmp, sub, classes, "class")]
+        rows = [[_tex(m), *(cell(*c) for c in cells)] for m, cells in method_rows(cmp, sub, classes, "class")]
         lines += ["", f"% per-class {_tex(metric)} ({_tex(cmp.level)})"]
         lines += _tex_tabular(["Method", *(_tex(c) for c in classes)], rows, "l" + "c" * len(classes))
     return "\n".join(lines) + "\n"
@@ -270,23 +281,3 @@ def to_csv(cmp: ComparisonTable) -> str:
         head = ["method", "config_hash", "metric", "class", "mean", "std", "n", "p_value", "p_nb", "n_pairs"]
         df = df[[*head, "best", "pooled", "ci_low", "ci_high"]]
     return df.to_csv(index=False, na_rep="", lineterminator="\n")
-
-
-def to_rich_table(cmp: ComparisonTable) -> Table:
-    """Overall table for the terminal (per-class tables are left to the text formats)."""
-    n_folds, p = _n_folds(cmp), _primary_p(cmp)
-    configs = cmp.table.groupby("method")["config_hash"].first()
-    table = Table(title=f"{cmp.experiment} · {cmp.level}", caption="\n".join([caption(cmp), *footer(cmp)]))
-    for name in ["method", "config", "folds", "steps", *cmp.metrics, _p_header(cmp)]:
-        table.add_column(name, justify="left" if name in ("method", "config") else "right")
-    for m, cells in _rows(cmp, cmp.table, list(cmp.metrics), "metric"):
-        texts = [Text(_cell(mu, sd), style="bold" if b else "") for mu, sd, b in cells]
-        table.add_row(
-            Text(m),
-            short(str(configs[m])),
-            str(n_folds.get(m, 0)),
-            _steps(cmp, m),
-            *texts,
-            _p(p.get(m, math.nan)),
-        )
-    return table

@@ -10,7 +10,13 @@ __all__ = ["RunObserver"]
 
 
 class RunObserver:
-    """No-op hooks; subclass and override the ones you need."""
+    """No-op hooks; subclass and override the ones you need.
+
+    ``on_plan`` comes once before any model: the methods in order, the folds each will run unless already
+    finished, and each method's epoch budget.
+    """
+
+    def on_plan(self, methods: Sequence[str], folds: Sequence[int], epochs: Mapping[str, int]) -> None: ...
 
     def on_model_start(self, model: str, folds: Sequence[int], done: Sequence[int], epochs: int) -> None: ...
     def on_fold_start(self, model: str, fold: int) -> None: ...

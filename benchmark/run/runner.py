@@ -103,8 +103,12 @@ def run_benchmark(
     where = TrackingConfig(
         uri=uri, experiment=experiment
     )  # recorded resolved, so config.json replays exactly
+    methods = {model: request.label or model for model in configs}
+    ctx.observer.on_plan(
+        list(methods.values()), folds, {methods[m]: c.train.epochs for m, c in configs.items()}
+    )
     for model, config in configs.items():
-        method = request.label or model
+        method = methods[model]
         config = dataclasses.replace(config, tracking=where)
         summary.parents[method], summary.skipped[method] = run_model(ctx, config, method, request.parent_tags)
     _refresh_overview(summary)

@@ -37,14 +37,22 @@ def parent_description(
     config_hash: str,
     command: str | None,
 ) -> str:
-    """Markdown: a one-line summary, the test metrics (mean ± std over folds) per label level, the command.
+    """Markdown: the test AUC per level, what was run, the test metrics (mean ± std over folds) per label level, the command.
 
     ``aggregated`` maps ``test.<level>.<metric>`` to ``{"mean", "std", "n"}`` (`aggregate_folds`); levels
     without any value (``coarse_head`` for a model with no coarse head) are left out.
     """
     levels = [lv for lv in _LEVELS if any(f"test.{lv}.{m}" in aggregated for m, _ in _METRICS)]
+    headline = " · ".join(
+        f"{lv.replace('_', ' ')} {_cell(aggregated.get(f'test.{lv}.auc'))}"
+        for lv in levels
+        if f"test.{lv}.auc" in aggregated
+    )
     lines = [
-        f"**{method}** on `{dataset}`: {n_finished}/{n_folds} folds finished · split `{split_digest[:12]}` · "
+        # MLflow shows a long description folded to its first lines: the headline numbers come first.
+        f"**{method}** test AUC (mean ± std over folds): {headline or '–'}",
+        "",
+        f"`{dataset}`: {n_finished}/{n_folds} folds finished · split `{split_digest[:12]}` · "
         f"config `{config_hash[:12]}`",
         "",
         "| test metric | " + " | ".join(lv.replace("_", " ") for lv in levels) + " |",

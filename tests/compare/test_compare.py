@@ -277,3 +277,38 @@ def test_user_errors(store: str, tmp_path: Path) -> None:
         compare(store, EXP, metrics=["acuracy"])
     with pytest.raises(ConfigError, match="--level"):
         compare(store, EXP, level="leaf")
+
+
+@pytest.mark.parametrize("width", [60, 80, 100])
+def test_rich_table_fits_the_console_without_truncating_method_names(fine: Comparison, width: int) -> None:
+    console = Console(record=True, width=width, file=StringIO())
+    console.print(fine.to_rich_table(width))
+    text = console.export_text()
+    lines = text.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= width
+    assert "…" not in text  # no cell truncated
+    for method in fine.methods:  # full method names, each on one row of the table
+        assert any(line.startswith(f"│ {method} ") for line in lines), method
+    header = next(line for line in lines if line.startswith("┃ method"))
+    assert "AUC" in header and "p (AUC)" in header  # the primary metric and its test are never left out
+    wide = Console(record=True, width=400, file=StringIO())
+    wide.print(fine.to_rich_table())
+    full = max(len(line) for line in wide.export_text().splitlines() if line.startswith("┃"))
+    assert ("Left out to fit" in text) == (full > width)  # the footer says so exactly when columns went
+
+
+def test_rich_table_without_width_keeps_every_column(fine: Comparison) -> None:
+    console = Console(record=True, width=300, file=StringIO())
+    console.print(fine.to_rich_table())
+    header = next(line for line in console.export_text().splitlines() if line.startswith("┃ method"))
+    assert all(h in header for h in ("config", "folds", "steps", "AUC", "acc")) and "Left out" not in header
+
+
+def test_hierarchy_descriptions_parse_into_fine_and_coarse_names() -> None:
+    from benchmark.compare.class_names import parse_hierarchy
+
+    assert parse_hierarchy("benign{ISUP 0} | low-grade{ISUP 1, ISUP 2}") == (
+        ["ISUP 0", "ISUP 1", "ISUP 2"],
+        ["benign", "low-grade"],
+    )
+    assert parse_hierarchy("None") is None and parse_hierarchy("a{x} | b") is None

@@ -25,10 +25,8 @@ def test_the_table_has_one_column_per_level_with_values_and_skips_absent_levels(
         command="benchmark run --models abmil",
     )
     lines = note.splitlines()
-    assert (
-        lines[0]
-        == "**abmil** on `panda-sim`: 4/5 folds finished · split `aaaaaaaaaaaa` · config `bbbbbbbbbbbb`"
-    )
+    assert lines[0] == "**abmil** test AUC (mean ± std over folds): fine 0.812 ± 0.010 · coarse 0.812 ± 0.010"
+    assert lines[2] == "`panda-sim`: 4/5 folds finished · split `aaaaaaaaaaaa` · config `bbbbbbbbbbbb`"
     assert "| test metric | fine | coarse |" in lines and "coarse head" not in note
     assert "| AUC (macro OvR) | 0.812 ± 0.010 | 0.812 ± 0.010 |" in lines
     assert "| quadratic κ | – | – |" in lines  # undefined metrics are a dash, not "nan"
