@@ -136,6 +136,9 @@ def _panel(ax: Axes, folds: pd.DataFrame, summary: pd.DataFrame, order: list[str
         )  # fmt: skip
     if math.isfinite(best):
         ax.axvline(best, color="0.6", lw=0.8, ls=":", zorder=1)
+    lo, hi = ax.dataLim.intervalx  # room for the points and labels at the extremes (axvline pins nothing)
+    pad = 0.08 * (hi - lo) if hi > lo else 0.05
+    ax.set_xlim(lo - pad, hi + pad)
     ax.set_yticks(range(len(order)), order)
     ax.set_ylim(len(order) - 0.5, -0.5)
     ax.grid(axis="x", lw=0.4, alpha=0.6)
