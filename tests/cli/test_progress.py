@@ -73,3 +73,11 @@ def test_progress_bars_stay_readable_at_80_columns():
     assert len(lines) == 2 and all(len(line) <= 80 for line in lines)
     assert all(line.count("━") + line.count("╺") + line.count("╸") >= 14 for line in lines)  # bars intact
     assert "fold 0 AUC 0.790 · ≈" in lines[0] and "loss 1.234 · val AUC 0.812" in lines[1]
+
+
+def test_the_first_epoch_warm_up_is_left_out_of_the_pace():
+    from benchmark.cli.progress import steady_seconds
+
+    # start 0, epochs end at 8 (warm-up), 9, 10, 11; the fold ends at 11.5 (test and logging)
+    assert steady_seconds([0.0, 8.0, 9.0, 10.0, 11.0], 11.5) == 1.0 + 3.5
+    assert steady_seconds([0.0, 8.0], 9.0) == 9.0  # one epoch: taken as measured
