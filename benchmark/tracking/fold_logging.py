@@ -20,6 +20,7 @@ from mlflow.tracking import MlflowClient
 from benchmark.core.config import RunConfig
 from benchmark.core.hashing import flatten
 from benchmark.data import BagCollection
+from benchmark.heatmap.make import fold_heatmaps
 from benchmark.metrics.evaluate import per_class_table
 from benchmark.metrics.figures import confusion_figure, figure_title, roc_figure
 from benchmark.run.outcome import FoldOutcome
@@ -70,8 +71,11 @@ def log_fold_outcome(
     outcome: FoldOutcome,
     *,
     fold: int,
+    heatmaps: int = 0,
 ) -> None:
-    """Log a finished fold into its child run: metrics, per-class table, predictions, figures, checkpoint."""
+    """Log a finished fold into its child run: metrics, per-class table, predictions, figures, checkpoint,
+    and with ``heatmaps`` = K > 0 the attention heatmaps of the first K test slides in slide-id order
+    (``figures/heatmap_<slide>.png``; none for models without attention)."""
     log_metrics(client, run_id, _fold_metrics(outcome))
     undefined = [f"{level}.{name}" for level, lm in outcome.test.levels.items() for name in lm.undefined]
     if undefined:
@@ -80,6 +84,16 @@ def log_fold_outcome(
     client.log_text(run_id, _predictions_table(bags, outcome).to_csv(index=False), "predictions.csv")
     _log_figures(client, run_id, config, bags, outcome, fold)
     _log_checkpoint(client, run_id, config, outcome)
+    for name, fig in fold_heatmaps(
+        config,
+        bags,
+        outcome.state_dict,
+        outcome.test_predictions.index,
+        k=heatmaps,
+        fold=fold,
+        standardize=outcome.standardize,
+    ):
+        _save_figure(client, run_id, fig, name)
 
 
 def _fold_metrics(outcome: FoldOutcome) -> dict[str, float]:
