@@ -25,12 +25,13 @@ class Pace:
 
     The estimate for a method's remaining folds is the mean duration of its own finished folds, or, before
     its first one, the mean fold duration of the methods finished so far (models differ in cost, so this
-    part is rough). Early stopping is in the measured folds, not in the budget.
+    part is rough). With ``workers`` processes the cells share them. Early stopping is in the measured folds, not in the budget.
     """
 
     methods: Sequence[str]
     folds: Sequence[int]
     epochs: Mapping[str, int]
+    workers: int = 1
     remaining: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, list[float]] = field(default_factory=dict)
 
@@ -60,10 +61,11 @@ class Pace:
         if not measured:
             return None
         overall = statistics.fmean(measured)
-        return sum(
+        total = sum(
             n * (statistics.fmean(self.seconds[m]) if m in self.seconds else overall)
             for m, n in self.remaining.items()
         )
+        return total / self.workers  # cells of a parallel run share the workers
 
     def estimate_line(self) -> str | None:
         left = self.seconds_left()

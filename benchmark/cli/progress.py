@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from benchmark.cli.pace import Pace, duration
 from benchmark.run.outcome import FoldOutcome
@@ -65,8 +65,8 @@ class RichObserver(RunObserver):
             console=console,
             transient=False,
         )
-        self._model_task = None
-        self._epoch_task = None
+        self._model_tasks: dict[str, TaskID] = {}  # cells of a parallel run finish in any order
+        self._epoch_task: TaskID | None = None
         self._epochs = 0
         self._folds: list[int] = []
         self._lines = not console.is_terminal  # piped: one line per fold instead of live bars
@@ -81,8 +81,10 @@ class RichObserver(RunObserver):
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
 
-    def on_plan(self, methods: Sequence[str], folds: Sequence[int], epochs: Mapping[str, int]) -> None:
-        self._pace = Pace(methods, folds, epochs)
+    def on_plan(
+        self, methods: Sequence[str], folds: Sequence[int], epochs: Mapping[str, int], workers: int = 1
+    ) -> None:
+        self._pace = Pace(methods, folds, epochs, workers=workers)
         if len(methods) * len(folds) > 1:
             self.console.print(self._pace.plan_line(), highlight=False)
 
@@ -92,8 +94,9 @@ class RichObserver(RunObserver):
         self._epochs = epochs
         self._folds = list(folds)
         info = f"skipped finished {list(done)}" if done else ""
-        self._model_task = self.progress.add_task(f"[bold]{model}[/bold] folds", total=len(folds), info=info)
-        self.progress.update(self._model_task, completed=len(done))
+        task = self.progress.add_task(f"[bold]{model}[/bold] folds", total=len(folds), info=info)
+        self.progress.update(task, completed=len(done))
+        self._model_tasks[model] = task
 
     def on_fold_start(self, model: str, fold: int) -> None:
         if self._epoch_task is not None:
@@ -107,15 +110,18 @@ class RichObserver(RunObserver):
         self._clock.append(time.perf_counter())
 
     def on_fold_end(self, model: str, fold: int, outcome: FoldOutcome) -> None:
-        self.progress.update(self._epoch_task, total=outcome.epochs_run, completed=outcome.epochs_run)
+        inline = self._epoch_task is not None  # a parallel run's cells ran in workers: no epoch bar
+        if inline:
+            self.progress.update(self._epoch_task, total=outcome.epochs_run, completed=outcome.epochs_run)
         auc = outcome.test.levels["fine"].overall.get("auc", float("nan"))
         left = ""
         if self._pace is not None:
-            self._pace.fold_done(model, steady_seconds(self._clock, time.perf_counter()))
+            seconds = steady_seconds(self._clock, time.perf_counter()) if inline else outcome.seconds
+            self._pace.fold_done(model, seconds)
             seconds = self._pace.seconds_left()
             left = f" · ≈{duration(seconds)} left" if seconds else ""
         # Short: at 80 columns the bar keeps 16 characters and this text the rest.
-        self.progress.update(self._model_task, advance=1, info=f"fold {fold} AUC {auc:.3f}{left}")
+        self.progress.update(self._model_tasks[model], advance=1, info=f"fold {fold} AUC {auc:.3f}{left}")
         if self._lines:
             self.console.print(fold_line(model, fold, self._folds, self._epochs, outcome), highlight=False)
         if not self._estimated and self._pace is not None and (line := self._pace.estimate_line()):

@@ -166,5 +166,6 @@ def run_request(args: argparse.Namespace, models: Sequence[str] | None = None) -
         folds=args.fold,
         threads=args.threads,
         command=command_line(args),
-        **_given(args, {"heatmaps": "heatmaps"}),
+        devices=tuple(d.strip() for d in (getattr(args, "devices", None) or "").split(",") if d.strip()),
+        **_given(args, {"heatmaps": "heatmaps", "executor": "executor", "jobs": "jobs"}),
     )

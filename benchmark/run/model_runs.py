@@ -40,7 +40,7 @@ from benchmark.tracking.store import (
     retire_superseded,
 )
 
-__all__ = ["RunContext", "run_model"]
+__all__ = ["RunContext", "close_model", "model_ident", "open_model", "run_fold", "run_model"]
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +73,9 @@ class RunContext:
     heatmaps: int = 0
 
 
-def run_model(
-    ctx: RunContext, config: RunConfig, method: str, parent_tags: Mapping[str, str]
-) -> tuple[str, list[int]]:
-    """Train and test ``config`` on every fold of ``ctx`` not yet FINISHED; returns (parent id, skipped folds)."""
-    ident = {
+def model_ident(ctx: RunContext, config: RunConfig, method: str) -> dict[str, str]:
+    """The tags that identify a method's parent and fold runs (also recomputed by executor workers)."""
+    return {
         "benchmark.method": method,
         "benchmark.dataset": ctx.bags.name,
         "benchmark.config_hash": config_hash(config),
@@ -85,18 +83,39 @@ def run_model(
         # Same config and folds on different features (another encoder, regenerated data) is another result.
         "benchmark.data_fingerprint": ctx.bags.fingerprint,
     }
-    parent_id = _open_parent(ctx, config, method, ident, parent_tags)
-    done = finished_folds(ctx.client, ctx.exp_id, parent_id)
+
+
+def open_model(
+    ctx: RunContext, config: RunConfig, method: str, parent_tags: Mapping[str, str]
+) -> tuple[str, dict[int, Run]]:
+    """Create (or find again) the parent run before any fold starts; returns (parent id, FINISHED folds)."""
+    parent_id = _open_parent(ctx, config, method, model_ident(ctx, config, method), parent_tags)
+    return parent_id, finished_folds(ctx.client, ctx.exp_id, parent_id)
+
+
+def run_model(
+    ctx: RunContext, config: RunConfig, method: str, parent_tags: Mapping[str, str]
+) -> tuple[str, list[int]]:
+    """Train and test ``config`` on every fold of ``ctx`` not yet FINISHED; returns (parent id, skipped folds)."""
+    parent_id, done = open_model(ctx, config, method, parent_tags)
     skipped = sorted(f for f in ctx.folds if f in done)
     ctx.observer.on_model_start(method, ctx.folds, skipped, config.train.epochs)
     try:
         for fold in ctx.folds:
             if fold not in done:
-                done[fold] = _run_fold(ctx, config, method, ident, parent_id, fold)
-                retire_superseded(ctx.client, ctx.exp_id, parent_id, fold, by=done[fold].info.run_id)
+                done[fold] = run_fold(ctx, config, method, parent_id, fold)
     except BaseException as exc:
         ctx.client.set_terminated(parent_id, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
+    close_model(ctx, config, method, parent_id, done)
+    return parent_id, skipped
+
+
+def close_model(
+    ctx: RunContext, config: RunConfig, method: str, parent_id: str, done: Mapping[int, Run]
+) -> None:
+    """Aggregate the finished folds into the parent: metrics, description, pooled figures; FINISHED when all
+    folds of the protocol are (else SCHEDULED)."""
     aggregated = aggregate_folds({f: done[f] for f in sorted(done)})
     complete = all(f in done for f in range(config.cv.total_folds))
     note = parent_description(
@@ -106,7 +125,7 @@ def run_model(
         n_finished=len(done),
         n_folds=config.cv.total_folds,
         split_digest=ctx.digest,
-        config_hash=ident["benchmark.config_hash"],
+        config_hash=config_hash(config),
         command=ctx.command,
     )
     ctx.client.set_tag(parent_id, "mlflow.note.content", note)
@@ -114,7 +133,6 @@ def run_model(
     log_pooled(ctx.client, parent_id, method, fold_runs, n_folds=config.cv.total_folds)
     _close_parent(ctx.client, parent_id, aggregated, n_finished=len(done), complete=complete)
     ctx.observer.on_model_end(method, aggregated)
-    return parent_id, skipped
 
 
 def _open_parent(
@@ -189,11 +207,14 @@ def _params(config: RunConfig, bags: BagCollection) -> dict[str, object]:
     return params
 
 
-def _run_fold(
-    ctx: RunContext, config: RunConfig, method: str, ident: Mapping[str, str], parent_id: str, fold: int
-) -> Run:
-    """One child run: train on the fold's train part, select on val, test; FINISHED or FAILED/KILLED."""
+def run_fold(ctx: RunContext, config: RunConfig, method: str, parent_id: str, fold: int) -> Run:
+    """One child run (a cell): train on the fold's train part, select on val, test; FINISHED or FAILED/KILLED.
+
+    A KILLED/FAILED child of the same fold (a dead worker's) is retired once this one FINISHED, so a fold
+    never has two FINISHED children.
+    """
     client = ctx.client
+    ident = model_ident(ctx, config, method)
     seed = fold_seed(config.seed, fold)
     tags = {**ident, "benchmark.role": "fold", "benchmark.fold": str(fold), "mlflow.parentRunId": parent_id}
     run_id = client.create_run(ctx.exp_id, tags=tags, run_name=f"{method}-fold{fold}").info.run_id
@@ -219,5 +240,6 @@ def _run_fold(
         client.set_terminated(run_id, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
     client.set_terminated(run_id, "FINISHED")
+    retire_superseded(client, ctx.exp_id, parent_id, fold, by=run_id)
     ctx.observer.on_fold_end(method, fold, outcome)
     return client.get_run(run_id)

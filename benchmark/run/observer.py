@@ -13,10 +13,14 @@ class RunObserver:
     """No-op hooks; subclass and override the ones you need.
 
     ``on_plan`` comes once before any model: the methods in order, the folds each will run unless already
-    finished, and each method's epoch budget.
+    finished, each method's epoch budget and how many worker processes share the cells (``--jobs``).
+    With ``--executor local`` the cells run in workers: ``on_fold_start``/``on_epoch`` are not called and
+    ``on_fold_end`` comes as each cell finishes, in any order.
     """
 
-    def on_plan(self, methods: Sequence[str], folds: Sequence[int], epochs: Mapping[str, int]) -> None: ...
+    def on_plan(
+        self, methods: Sequence[str], folds: Sequence[int], epochs: Mapping[str, int], workers: int = 1
+    ) -> None: ...
 
     def on_model_start(self, model: str, folds: Sequence[int], done: Sequence[int], epochs: int) -> None: ...
     def on_fold_start(self, model: str, fold: int) -> None: ...

@@ -10,7 +10,10 @@ from benchmark.core.config import CVConfig, DataConfig, TrackingConfig
 from benchmark.core.errors import ConfigError
 from benchmark.core.overrides import Overrides
 
-__all__ = ["RunRequest"]
+__all__ = ["EXECUTORS", "RunRequest"]
+
+#: Where cells run (`benchmark.run.executors`): this process, or worker processes on this machine.
+EXECUTORS = ("inline", "local")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +36,10 @@ class RunRequest:
         parent_tags: extra tags on the parent run (e.g. ``benchmark.params_from.study`` for tuned runs).
         command: the command line, shown in the parent run's MLflow description (not hashed).
         heatmaps: log the attention heatmaps of this many test slides per fold (output only, not hashed).
+        executor: "inline" (one cell after the other in this process) or "local" (``jobs`` worker
+            processes); execution only, results are the same.
+        jobs: worker processes of the local executor (default: one per CPU, at most the number of cells).
+        devices: devices the local workers are pinned to in turn (e.g. ``["cuda:0", "cuda:1"]``).
     """
 
     models: Sequence[str]
@@ -48,8 +55,17 @@ class RunRequest:
     parent_tags: Mapping[str, str] = field(default_factory=dict)
     command: str | None = None
     heatmaps: int = 0
+    executor: str = "inline"
+    jobs: int | None = None
+    devices: Sequence[str] = ()
 
     def __post_init__(self) -> None:
+        if self.executor not in EXECUTORS:
+            raise ConfigError(f"--executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}.")
+        if self.jobs is not None and self.jobs < 1:
+            raise ConfigError(f"--jobs must be ≥ 1, got {self.jobs}.")
+        if (self.jobs is not None or self.devices) and self.executor == "inline":
+            raise ConfigError("--jobs and --devices need --executor local (inline runs one cell at a time).")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"--threads must be ≥ 1, got {self.threads}.")
         if self.heatmaps < 0:

@@ -16,8 +16,15 @@ from benchmark.core.errors import ConfigError
 from benchmark.core.overrides import Overrides, apply_overrides
 from benchmark.data.loading import dataset_info
 from benchmark.models import MODELS, ensure_registered, model_spec, resolve_model_params
+from benchmark.run.request import RunRequest
 
-__all__ = ["expand_models", "log_dataset_protocol", "override_loss_terms", "resolve_run_config"]
+__all__ = [
+    "expand_models",
+    "log_dataset_protocol",
+    "override_loss_terms",
+    "resolve_configs",
+    "resolve_run_config",
+]
 
 log = logging.getLogger(__name__)
 
@@ -100,3 +107,21 @@ def log_dataset_protocol(data: DataConfig, train_overrides: Mapping[str, Any], c
             folds,
             fields,
         )
+
+
+def resolve_configs(request: RunRequest) -> dict[str, RunConfig]:
+    """Model name → resolved (and validated) config, for every model of the request."""
+    models = expand_models(request.models)
+    if len(models) > 1 and (request.overrides.model or request.overrides.loss or request.label):
+        raise ConfigError("--set model.*/loss.* and labels apply to one model; run models separately.")
+    return {
+        m: resolve_run_config(
+            m,
+            data=request.data,
+            cv=request.cv,
+            seed=request.seed,
+            overrides=request.overrides,
+            tracking=request.tracking,
+        )
+        for m in models
+    }

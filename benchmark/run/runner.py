@@ -15,14 +15,16 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from benchmark.compare.overview import update_overview
-from benchmark.core.config import RunConfig, TrackingConfig
+from benchmark.core.config import TrackingConfig
 from benchmark.core.errors import ConfigError
 from benchmark.cv.files import fold_indices, splits_of
 from benchmark.data import BagCollection, load_dataset
 from benchmark.run.model_runs import RunContext, run_model
 from benchmark.run.observer import RunObserver
+from benchmark.run.parallel import run_cells_in_parallel
 from benchmark.run.request import RunRequest
-from benchmark.run.resolve import expand_models, log_dataset_protocol, resolve_run_config
+from benchmark.run.resolve import log_dataset_protocol, resolve_configs
+from benchmark.run.threads import cpu_budget
 from benchmark.tracking.store import check_split_digest, configure, ensure_experiment
 
 __all__ = ["RunObserver", "RunRequest", "RunSummary", "resolve_configs", "run_benchmark", "splits_for"]
@@ -44,24 +46,6 @@ class RunSummary:
 def splits_for(request: RunRequest, bags: BagCollection) -> tuple[pd.DataFrame, Path, str]:
     """The split table, its file and digest for a request (an explicit split file or the default one)."""
     return splits_of(bags.name, bags.table(), request.cv, new_splits=request.new_splits)
-
-
-def resolve_configs(request: RunRequest) -> dict[str, RunConfig]:
-    """Model name → resolved (and validated) config, for every model of the request."""
-    models = expand_models(request.models)
-    if len(models) > 1 and (request.overrides.model or request.overrides.loss or request.label):
-        raise ConfigError("--set model.*/loss.* and labels apply to one model; run models separately.")
-    return {
-        m: resolve_run_config(
-            m,
-            data=request.data,
-            cv=request.cv,
-            seed=request.seed,
-            overrides=request.overrides,
-            tracking=request.tracking,
-        )
-        for m in models
-    }
 
 
 def run_benchmark(
@@ -105,13 +89,19 @@ def run_benchmark(
         uri=uri, experiment=experiment
     )  # recorded resolved, so config.json replays exactly
     methods = {model: request.label or model for model in configs}
+    workers = (request.jobs or cpu_budget()) if request.executor == "local" else 1
     ctx.observer.on_plan(
-        list(methods.values()), folds, {methods[m]: c.train.epochs for m, c in configs.items()}
+        list(methods.values()), folds, {methods[m]: c.train.epochs for m, c in configs.items()}, workers
     )
-    for model, config in configs.items():
-        method = methods[model]
-        config = dataclasses.replace(config, tracking=where)
-        summary.parents[method], summary.skipped[method] = run_model(ctx, config, method, request.parent_tags)
+    configs = {m: dataclasses.replace(c, tracking=where) for m, c in configs.items()}
+    if request.executor == "local":
+        summary.parents, summary.skipped = run_cells_in_parallel(request, ctx, configs, methods)
+    else:
+        for model, config in configs.items():
+            method = methods[model]
+            summary.parents[method], summary.skipped[method] = run_model(
+                ctx, config, method, request.parent_tags
+            )
     _refresh_overview(summary)
     return summary
 

@@ -1,0 +1,157 @@
+"""Where the cells of a `benchmark run` execute: ``inline`` (this process, one cell after the other) or
+``local`` (N worker processes on this machine, each pinned to a device or to its share of the CPUs).
+
+A cell is one (method, fold): the smallest unit of work that is trained, tested and recorded on its own, as
+one MLflow child run (`benchmark.run.model_runs.run_fold`). The process that plans the cells creates every
+parent run before any cell starts and closes each parent once, when its last cell has finished. A worker
+re-derives everything from the `RunRequest` (configs, data, folds), so a cell gives the same metrics in a
+worker as inline with the same thread count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import multiprocessing
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+
+from mlflow.tracking import MlflowClient
+
+from benchmark.core.config import TrackingConfig
+from benchmark.core.errors import ConfigError, SplitError
+from benchmark.core.hashing import config_hash
+from benchmark.cv.files import fold_indices, splits_of
+from benchmark.data import load_dataset
+from benchmark.run.model_runs import RunContext, run_fold
+from benchmark.run.observer import RunObserver
+from benchmark.run.outcome import FoldOutcome
+from benchmark.run.request import RunRequest
+from benchmark.run.resolve import resolve_configs
+from benchmark.run.threads import apply_thread_policy, cpu_budget
+from benchmark.tracking.store import configure
+
+__all__ = ["CellTask", "run_cell", "run_local", "worker_threads"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CellTask:
+    """Everything a worker needs to run one cell; picklable (plain data, no clients or tensors).
+
+    Attributes:
+        request: the run's request (the worker resolves configs and loads data from it, as inline).
+        model, method: registry name and recorded method name (differs for ablation labels).
+        fold: the fold index.
+        parent_id, exp_id, digest: the parent run, its experiment and the split digest the plan used.
+        tracking: where the planner records (the resolved store and experiment).
+
+    The worker resolves the config from ``request`` as the planner did (`RunConfig` holds a read-only
+    mapping, which pickle cannot copy, and resolving is deterministic); its hash is checked against the
+    parent's.
+    """
+
+    request: RunRequest
+    model: str
+    method: str
+    fold: int
+    parent_id: str
+    exp_id: str
+    digest: str
+    tracking: TrackingConfig
+
+
+def worker_threads(jobs: int, devices: Sequence[str]) -> int:
+    """Torch CPU threads per worker: its share of the CPUs (1 with GPUs: the device does the work)."""
+    return 1 if devices else max(1, cpu_budget() // jobs)
+
+
+_WORKER: dict[str, object] = {}  # per worker process: its device and thread count
+
+
+def _init_worker(devices: multiprocessing.Queue | None, threads: int) -> None:
+    _WORKER["device"] = devices.get() if devices is not None else None
+    _WORKER["threads"] = apply_thread_policy(threads)
+
+
+def run_cell(task: CellTask) -> tuple[str, FoldOutcome]:
+    """Run one cell in this process; returns (child run id, its outcome without the state dict)."""
+    configure(task.tracking.uri)
+    bags = load_dataset(task.request.data)
+    # The planner made or checked the split file; a worker only reads it (never regenerates it).
+    splits, split_path, digest = splits_of(bags.name, bags.table(), task.request.cv, new_splits=False)
+    if digest != task.digest:
+        raise SplitError(
+            f"the split file {split_path} changed while the run was planned (digest {digest[:12]})."
+        )
+    config = dataclasses.replace(resolve_configs(task.request)[task.model], tracking=task.tracking)
+    expected = MlflowClient().get_run(task.parent_id).data.tags.get("benchmark.config_hash")
+    if config_hash(config) != expected:
+        raise ConfigError(
+            f"{task.method}: the worker resolved config {config_hash(config)}, the plan {expected}."
+        )
+    device = _WORKER.get("device")
+    if device:
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, device=str(device)))
+
+    class _Keep(RunObserver):
+        outcome: FoldOutcome | None = None
+
+        def on_fold_end(self, model: str, fold: int, outcome: FoldOutcome) -> None:
+            self.outcome = outcome
+
+    keep = _Keep()
+    ctx = RunContext(
+        MlflowClient(),
+        task.exp_id,
+        bags,
+        splits,
+        split_path,
+        digest,
+        [task.fold],
+        {task.fold: fold_indices(splits, bags.table(), task.fold)},
+        keep,
+        task.request.command,
+        task.request.heatmaps,
+    )
+    run = run_fold(ctx, config, task.method, task.parent_id, task.fold)
+    assert keep.outcome is not None  # run_fold calls on_fold_end before returning (not user input)
+    return run.info.run_id, dataclasses.replace(keep.outcome, state_dict={})
+
+
+def run_local(
+    tasks: Sequence[CellTask], jobs: int, devices: Sequence[str] = ()
+) -> Iterator[tuple[CellTask, str, FoldOutcome]]:
+    """Run ``tasks`` on ``jobs`` worker processes (spawned: no inherited torch or MLflow state); yields each
+    finished cell as it completes. The first failing cell cancels the cells not yet started and re-raises
+    its error once the running ones have ended (each records its own child run's status)."""
+    context = multiprocessing.get_context("spawn")
+    queue = None
+    if devices:
+        queue = context.Queue()
+        for i in range(jobs):
+            queue.put(devices[i % len(devices)])
+    threads = worker_threads(jobs, devices)
+    log.info(
+        "local executor: %d worker(s), %d thread(s) each%s",
+        jobs,
+        threads,
+        f" on {list(devices)}" if devices else "",
+    )
+    with ProcessPoolExecutor(
+        jobs, mp_context=context, initializer=_init_worker, initargs=(queue, threads)
+    ) as pool:
+        pending: dict[Future, CellTask] = {pool.submit(run_cell, t): t for t in tasks}
+        try:
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    task = pending.pop(future)
+                    run_id, outcome = future.result()
+                    yield task, run_id, outcome
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
