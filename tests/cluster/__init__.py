@@ -1,0 +1,1 @@
+"""Tests against a real (single-node) Slurm cluster, started in CI by ``.ci/slurm.sh``."""
