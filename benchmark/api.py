@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from benchmark.run.observer import RunObserver
     from benchmark.run.perf import PerfReport
     from benchmark.run.runner import RunSummary
+    from benchmark.tracking.status import MethodStatus
     from benchmark.tune.best import BestParams
     from benchmark.tune.engine import StudySummary, TuneObserver, TuneRequest
 
@@ -66,6 +67,7 @@ __all__ = [
     "run_tuned",
     "set_threads",
     "splits",
+    "status",
     "tune",
 ]
 
@@ -166,6 +168,17 @@ def heatmap(request: HeatmapRequest, *, tracking_uri: str | None = None) -> Heat
     from benchmark.tracking.store import configure
 
     return make_heatmap(request, MlflowClient(configure(tracking_uri)))
+
+
+def status(experiment: str, *, tracking_uri: str | None = None) -> list[MethodStatus]:
+    """``benchmark status``: per parent run of ``experiment``, the folds finished, running, failed, killed and
+    pending (read from MLflow, so it follows runs started anywhere)."""
+    from mlflow.tracking import MlflowClient
+
+    from benchmark.tracking.status import experiment_status
+    from benchmark.tracking.store import configure
+
+    return experiment_status(MlflowClient(configure(tracking_uri)), experiment)
 
 
 def ablate(

@@ -36,6 +36,7 @@ def build_parser(version: str) -> tuple[argparse.ArgumentParser, dict[str, argpa
     _add_ablate(sub, subs)
     add_validate_command(sub, subs)
     _add_compare(sub, subs)
+    _add_status(sub, subs)
     add_heatmap_command(sub, subs)
     add_data_commands(sub, subs)
     return parser, subs
@@ -110,4 +111,24 @@ def _add_compare(sub, subs: dict[str, argparse.ArgumentParser]) -> None:  # noqa
         "(default %(default)s, about 10 s per method on a 2-core CPU; 0 = no CI)",
     )
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default %(default)s)")
+    add_common(p)
+
+
+def _add_status(sub, subs: dict[str, argparse.ArgumentParser]) -> None:  # noqa: ANN001 - argparse's private type
+    """``benchmark status``."""
+    p = subs["status"] = sub.add_parser(
+        "status",
+        help="which cells (method × fold) are finished, running, failed or pending, from MLflow",
+        description="Read an experiment's parent and fold runs from MLflow and show, per method, which folds "
+        "are finished, running, failed, killed or still pending: follows runs started anywhere (another "
+        "terminal, worker processes, a SLURM array submitted without --wait).",
+        epilog=EPILOG,
+    )
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument(
+        "--dataset", default=None, help="the dataset (its experiment, as `benchmark run` names it)"
+    )
+    g.add_argument("--experiment", default=None, help="an MLflow experiment by name")
+    add_tracking_options(p, experiment=None)
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output (default table)")
     add_common(p)

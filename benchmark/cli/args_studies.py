@@ -12,6 +12,7 @@ from benchmark.cli.options import (
     add_threads_option,
     add_tracking_options,
 )
+from benchmark.cli.options_exec import add_executor_options, add_slurm_options
 
 __all__ = ["add_tune_command", "add_validate_command"]
 
@@ -52,6 +53,8 @@ def add_tune_command(sub, subs: dict[str, argparse.ArgumentParser]) -> None:  # 
     add_tracking_options(p, experiment="each study logs to experiment tune-<study>")
     _add_study_options(p)
     _add_tune_budget_options(p)
+    add_executor_options(p, tune=True)
+    add_slurm_options(p, tune=True)
     p.add_argument(
         "--format", choices=("table", "json"), default="table", help="summary format (default table)"
     )

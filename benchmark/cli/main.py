@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ablate": ("benchmark.cli.run", "cmd_ablate"),
     "tune": ("benchmark.cli.tune", "cmd_tune"),
     "compare": ("benchmark.cli.compare", "cmd_compare"),
+    "status": ("benchmark.cli.status", "cmd_status"),
     "heatmap": ("benchmark.cli.heatmap", "cmd_heatmap"),
     "datasets": ("benchmark.cli.catalog", "cmd_datasets"),
     "models": ("benchmark.cli.catalog", "cmd_models"),
@@ -79,6 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     _setup_logging(args.verbose)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # With a tracking server MLflow prints "View run … at: URL" for every run it ends; stdout carries only
+    # the command's output (the run command prints the UI link itself). Workers inherit the setting.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     try:
         return _handler(key)(args)
     except BenchmarkError as exc:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from benchmark.cli.options_exec import add_executor_options, add_slurm_options
+
 __all__ = [
     "EPILOG",
     "add_common",
@@ -155,29 +157,6 @@ def _add_execution_options(g: argparse._ArgumentGroup) -> None:
     )
 
 
-def _add_executor_options(p: argparse.ArgumentParser) -> None:
-    """Where the (method, fold) cells run: this process, or worker processes on this machine."""
-    g = p.add_argument_group("executors (cells = method × fold; same results as inline)")
-    g.add_argument(
-        "--executor",
-        choices=("inline", "local"),
-        default=None,
-        help="inline (default): one cell after the other in this process; local: --jobs worker processes",
-    )
-    g.add_argument(
-        "--jobs",
-        type=int,
-        default=None,
-        help="worker processes of --executor local (default: one per CPU; each gets CPUs/jobs torch threads)",
-    )
-    g.add_argument(
-        "--devices",
-        default=None,
-        metavar="DEV,DEV",
-        help="pin the local workers to these devices in turn, e.g. cuda:0,cuda:1 (default: --device)",
-    )
-
-
 def add_run_options(p: argparse.ArgumentParser, *, models: bool) -> None:
     """Options shared by `run` and `ablate`."""
     add_data_options(p)
@@ -213,7 +192,8 @@ def add_run_options(p: argparse.ArgumentParser, *, models: bool) -> None:
     g.add_argument("--device", default=None, help="auto (default), cpu or cuda[:i]")
     add_threads_option(g)
     _add_execution_options(g)
-    _add_executor_options(p)
+    add_executor_options(p)
+    add_slurm_options(p)
     g.add_argument("--seed", type=int, default=None, help="run seed; fold seeds derive from it (default 0)")
     g.add_argument("--fold", type=int, action="append", default=None, help="run only this fold (repeatable)")
     g.add_argument("--splits", default=None, help="use this split CSV instead of the generated one")

@@ -18,7 +18,7 @@ from benchmark.core.config import CVConfig, DataConfig, TrackingConfig
 from benchmark.core.overrides import Overrides
 from benchmark.data.loading import dataset_info, dataset_spec
 from benchmark.run.config_file import load_request
-from benchmark.run.request import RunRequest
+from benchmark.run.request import RunRequest, SlurmOptions
 
 __all__ = [
     "check_tracking",
@@ -139,6 +139,25 @@ def overrides(args: argparse.Namespace) -> Overrides:
     )
 
 
+def slurm_options(args: argparse.Namespace) -> SlurmOptions:
+    """The ``--slurm-*``, ``--retries`` and ``--wait`` options over the defaults."""
+    given = _given(
+        args,
+        {
+            "slurm_folder": "folder",
+            "slurm_partition": "partition",
+            "slurm_time": "time_min",
+            "slurm_cpus_per_task": "cpus_per_task",
+            "slurm_gpus_per_task": "gpus_per_task",
+            "slurm_mem_gb": "mem_gb",
+            "slurm_array_parallelism": "array_parallelism",
+            "retries": "retries",
+            "wait": "wait",
+        },
+    )
+    return SlurmOptions(**given)
+
+
 def command_line(args: argparse.Namespace) -> str | None:
     """``benchmark <the arguments as typed>`` (recorded on the run), or None when not run from the CLI."""
     argv = getattr(args, "argv", None)
@@ -166,6 +185,7 @@ def run_request(args: argparse.Namespace, models: Sequence[str] | None = None) -
         folds=args.fold,
         threads=args.threads,
         command=command_line(args),
+        slurm=slurm_options(args),
         devices=tuple(d.strip() for d in (getattr(args, "devices", None) or "").split(",") if d.strip()),
         **_given(args, {"heatmaps": "heatmaps", "executor": "executor", "jobs": "jobs"}),
     )

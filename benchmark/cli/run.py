@@ -58,7 +58,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"{best.model}-tuned: parameters of study {best.study} trial {best.trial} "
                 f"(validation {best.value:.4f})"
             )
-    _report(summary, methods, compare=not args.no_compare)
+    submitted = request.executor == "slurm" and not request.slurm.wait  # cells still to run on the cluster
+    if submitted:
+        console.print(
+            f"submitted: `benchmark status --experiment {summary.experiment}` shows the cells; the last cell of "
+            "each method closes its parent run"
+        )
+    _report(summary, methods, compare=not args.no_compare and not submitted)
     return 0
 
 
@@ -75,11 +81,16 @@ def _report(summary: RunSummary, methods: list[str], *, compare: bool) -> None:
             summary.tracking_uri, summary.experiment, methods=methods, split_digest=summary.split_digest
         )
         console.print(result.to_rich_table(console.width))
-    console.print(
-        f"Browse the runs: [bold]mlflow ui --backend-store-uri {summary.tracking_uri}[/bold], then open"
-    )
+    if summary.tracking_uri.startswith(("http://", "https://")):  # a tracking server is its own UI
+        console.print("Browse the runs:")
+        host = summary.tracking_uri.rstrip("/")
+    else:
+        console.print(
+            f"Browse the runs: [bold]mlflow ui --backend-store-uri {summary.tracking_uri}[/bold], then open"
+        )
+        host = "http://127.0.0.1:5000"
     # MLflow 3.x opens experiments in its GenAI view unless asked for the model-training one.
-    console.print(f"  {ui_url(summary.experiment_id)}", highlight=False, soft_wrap=True)
+    console.print(f"  {ui_url(summary.experiment_id, host)}", highlight=False, soft_wrap=True)
 
 
 def ui_url(experiment_id: str, host: str = "http://127.0.0.1:5000") -> str:

@@ -10,7 +10,15 @@ from rich.console import Console
 
 from benchmark import api
 from benchmark.cli.render import console
-from benchmark.cli.requests import cv_config, data_config, model_names, names, overrides, tracking_config
+from benchmark.cli.requests import (
+    cv_config,
+    data_config,
+    model_names,
+    names,
+    overrides,
+    slurm_options,
+    tracking_config,
+)
 from benchmark.cli.run import live
 from benchmark.cli.tune_render import RichTuneObserver, summary_table
 from benchmark.tune.request import TuneRequest
@@ -65,6 +73,7 @@ def tune_request(args: argparse.Namespace) -> TuneRequest:
         grace=args.grace,
         max_retry=args.max_retry,
         default_trial=not args.no_default_trial,
+        **({"executor": "slurm", "slurm": slurm_options(args)} if args.executor == "slurm" else {}),
     )
 
 

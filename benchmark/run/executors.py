@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from mlflow.tracking import MlflowClient
 
-from benchmark.core.config import TrackingConfig
+from benchmark.core.config import RunConfig, TrackingConfig
 from benchmark.core.errors import ConfigError, SplitError
 from benchmark.core.hashing import config_hash
 from benchmark.cv.files import fold_indices, splits_of
@@ -32,7 +32,7 @@ from benchmark.run.resolve import resolve_configs
 from benchmark.run.threads import apply_thread_policy, cpu_budget
 from benchmark.tracking.store import configure
 
-__all__ = ["CellTask", "run_cell", "run_local", "worker_threads"]
+__all__ = ["CellTask", "cell_context", "init_worker", "run_cell", "run_local", "worker_threads"]
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +72,25 @@ _WORKER: dict[str, object] = {}  # per worker process: its device and thread cou
 
 
 def _init_worker(devices: multiprocessing.Queue | None, threads: int) -> None:
-    _WORKER["device"] = devices.get() if devices is not None else None
-    _WORKER["threads"] = apply_thread_policy(threads)
+    init_worker(devices.get() if devices is not None else None, threads)
 
 
-def run_cell(task: CellTask) -> tuple[str, FoldOutcome]:
-    """Run one cell in this process; returns (child run id, its outcome without the state dict)."""
+class _Keep(RunObserver):
+    """Keeps the outcome a cell's `run_fold` reports (the worker has no progress display)."""
+
+    outcome: FoldOutcome | None = None
+
+    def on_fold_end(self, model: str, fold: int, outcome: FoldOutcome) -> None:
+        self.outcome = outcome
+
+
+def cell_context(task: CellTask, observer: RunObserver | None = None) -> tuple[RunContext, RunConfig]:
+    """The context and config of one cell, rebuilt in this process from the request.
+
+    Raises:
+        SplitError: the split file changed since the plan.
+        ConfigError: the config resolves to another hash than the parent's (code or defaults changed).
+    """
     configure(task.tracking.uri)
     bags = load_dataset(task.request.data)
     # The planner made or checked the split file; a worker only reads it (never regenerates it).
@@ -95,14 +108,6 @@ def run_cell(task: CellTask) -> tuple[str, FoldOutcome]:
     device = _WORKER.get("device")
     if device:
         config = dataclasses.replace(config, train=dataclasses.replace(config.train, device=str(device)))
-
-    class _Keep(RunObserver):
-        outcome: FoldOutcome | None = None
-
-        def on_fold_end(self, model: str, fold: int, outcome: FoldOutcome) -> None:
-            self.outcome = outcome
-
-    keep = _Keep()
     ctx = RunContext(
         MlflowClient(),
         task.exp_id,
@@ -112,13 +117,27 @@ def run_cell(task: CellTask) -> tuple[str, FoldOutcome]:
         digest,
         [task.fold],
         {task.fold: fold_indices(splits, bags.table(), task.fold)},
-        keep,
+        observer or RunObserver(),
         task.request.command,
         task.request.heatmaps,
     )
+    return ctx, config
+
+
+def run_cell(task: CellTask, context: tuple[RunContext, RunConfig] | None = None) -> tuple[str, FoldOutcome]:
+    """Run one cell in this process; returns (child run id, its outcome without the state dict)."""
+    keep = _Keep()
+    ctx, config = context or cell_context(task)
+    ctx = dataclasses.replace(ctx, observer=keep)
     run = run_fold(ctx, config, task.method, task.parent_id, task.fold)
     assert keep.outcome is not None  # run_fold calls on_fold_end before returning (not user input)
     return run.info.run_id, dataclasses.replace(keep.outcome, state_dict={})
+
+
+def init_worker(device: str | None, threads: int) -> None:
+    """Pin this worker process to ``device`` (None: the config's) and ``threads`` torch threads."""
+    _WORKER["device"] = device
+    _WORKER["threads"] = apply_thread_policy(threads)
 
 
 def run_local(

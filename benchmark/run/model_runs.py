@@ -26,6 +26,7 @@ from benchmark.run.setup import fold_seed
 from benchmark.run.train import train_fold
 from benchmark.tracking.description import parent_description
 from benchmark.tracking.fold_logging import log_fold_outcome, log_fold_setup
+from benchmark.tracking.liveness import live_folds, mark_stale_children, worker_tags
 from benchmark.tracking.pooled import log_pooled
 from benchmark.tracking.store import (
     BufferedCurves,
@@ -35,7 +36,6 @@ from benchmark.tracking.store import (
     git_commit,
     log_metrics,
     log_params,
-    mark_stale_children,
     results_json,
     retire_superseded,
 )
@@ -87,22 +87,32 @@ def model_ident(ctx: RunContext, config: RunConfig, method: str) -> dict[str, st
 
 def open_model(
     ctx: RunContext, config: RunConfig, method: str, parent_tags: Mapping[str, str]
-) -> tuple[str, dict[int, Run]]:
-    """Create (or find again) the parent run before any fold starts; returns (parent id, FINISHED folds)."""
+) -> tuple[str, dict[int, Run], set[int]]:
+    """Create (or find again) the parent run before any fold starts.
+
+    Returns:
+        ``(parent id, FINISHED folds, folds running right now in another live worker)``; callers run
+        neither (a live worker's fold would otherwise get a second FINISHED child).
+    """
     parent_id = _open_parent(ctx, config, method, model_ident(ctx, config, method), parent_tags)
-    return parent_id, finished_folds(ctx.client, ctx.exp_id, parent_id)
+    live = live_folds(ctx.client, ctx.exp_id, parent_id) & set(ctx.folds)
+    if live:
+        log.warning(
+            "%s: fold(s) %s are running in another live worker; not started again", method, sorted(live)
+        )
+    return parent_id, finished_folds(ctx.client, ctx.exp_id, parent_id), live
 
 
 def run_model(
     ctx: RunContext, config: RunConfig, method: str, parent_tags: Mapping[str, str]
 ) -> tuple[str, list[int]]:
     """Train and test ``config`` on every fold of ``ctx`` not yet FINISHED; returns (parent id, skipped folds)."""
-    parent_id, done = open_model(ctx, config, method, parent_tags)
-    skipped = sorted(f for f in ctx.folds if f in done)
+    parent_id, done, live = open_model(ctx, config, method, parent_tags)
+    skipped = sorted(f for f in ctx.folds if f in done or f in live)
     ctx.observer.on_model_start(method, ctx.folds, skipped, config.train.epochs)
     try:
         for fold in ctx.folds:
-            if fold not in done:
+            if fold not in done and fold not in live:
                 done[fold] = run_fold(ctx, config, method, parent_id, fold)
     except BaseException as exc:
         ctx.client.set_terminated(parent_id, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
@@ -216,7 +226,13 @@ def run_fold(ctx: RunContext, config: RunConfig, method: str, parent_id: str, fo
     client = ctx.client
     ident = model_ident(ctx, config, method)
     seed = fold_seed(config.seed, fold)
-    tags = {**ident, "benchmark.role": "fold", "benchmark.fold": str(fold), "mlflow.parentRunId": parent_id}
+    tags = {
+        **ident,
+        **worker_tags(),  # lets a later run tell a live worker's RUNNING child from a dead one's
+        "benchmark.role": "fold",
+        "benchmark.fold": str(fold),
+        "mlflow.parentRunId": parent_id,
+    }
     run_id = client.create_run(ctx.exp_id, tags=tags, run_name=f"{method}-fold{fold}").info.run_id
     ctx.observer.on_fold_start(method, fold)
     curves = BufferedCurves(client, run_id)

@@ -39,16 +39,18 @@ def run_cells_in_parallel(
     parents: dict[str, str] = {}
     skipped: dict[str, list[int]] = {}
     done: dict[str, dict[int, Run]] = {}
+    elsewhere: dict[str, set[int]] = {}  # folds a live worker of another run is doing
     tasks: list[CellTask] = []
     for model, config in configs.items():  # every parent exists before any cell starts
         method = methods[model]
-        parents[method], done[method] = open_model(ctx, config, method, request.parent_tags)
-        skipped[method] = sorted(f for f in ctx.folds if f in done[method])
+        parents[method], done[method], live = open_model(ctx, config, method, request.parent_tags)
+        elsewhere[method] = live
+        skipped[method] = sorted(f for f in ctx.folds if f in done[method] or f in live)
         ctx.observer.on_model_start(method, ctx.folds, skipped[method], config.train.epochs)
         tasks += [
             CellTask(request, model, method, f, parents[method], ctx.exp_id, ctx.digest, config.tracking)
             for f in ctx.folds
-            if f not in done[method]
+            if f not in done[method] and f not in live
         ]
     by_method = {methods[m]: (m, c) for m, c in configs.items()}
     open_methods = {m for m in by_method if any(t.method == m for t in tasks)}
@@ -59,7 +61,7 @@ def run_cells_in_parallel(
         for task, run_id, outcome in run_local(tasks, jobs, request.devices):
             done[task.method][task.fold] = ctx.client.get_run(run_id)
             ctx.observer.on_fold_end(task.method, task.fold, outcome)
-            if all(f in done[task.method] for f in ctx.folds):
+            if all(f in done[task.method] or f in elsewhere[task.method] for f in ctx.folds):
                 close_model(
                     ctx, by_method[task.method][1], task.method, parents[task.method], done[task.method]
                 )

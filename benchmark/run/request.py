@@ -10,10 +10,41 @@ from benchmark.core.config import CVConfig, DataConfig, TrackingConfig
 from benchmark.core.errors import ConfigError
 from benchmark.core.overrides import Overrides
 
-__all__ = ["EXECUTORS", "RunRequest"]
+__all__ = ["EXECUTORS", "RunRequest", "SlurmOptions"]
 
 #: Where cells run (`benchmark.run.executors`): this process, or worker processes on this machine.
-EXECUTORS = ("inline", "local")
+EXECUTORS = ("inline", "local", "slurm")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlurmOptions:
+    """``--executor slurm``: one job array per `benchmark run`, submitted through submitit.
+
+    Attributes:
+        folder: where submitit writes job scripts and each cell's logs (must be on a file system every
+            node sees; it also holds the locks that close each parent exactly once).
+        partition, time_min, cpus_per_task, gpus_per_task, mem_gb: the resources of one cell.
+        array_parallelism: cells running at once (SLURM's ``%`` array limit).
+        retries: resubmissions of a cell whose job died (pre-empted, cancelled, killed; not a user error).
+        wait: follow the array until every cell ended (else return after submitting).
+    """
+
+    folder: str = "slurm-logs"
+    partition: str | None = None
+    time_min: int = 60
+    cpus_per_task: int = 1
+    gpus_per_task: int = 0
+    mem_gb: float | None = None
+    array_parallelism: int = 32
+    retries: int = 1
+    wait: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("time_min", "cpus_per_task", "array_parallelism"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--slurm-{name.replace('_', '-')} must be ≥ 1, got {getattr(self, name)}.")
+        if self.gpus_per_task < 0 or self.retries < 0:
+            raise ConfigError("--slurm-gpus-per-task and --retries must be ≥ 0.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +71,7 @@ class RunRequest:
             processes); execution only, results are the same.
         jobs: worker processes of the local executor (default: one per CPU, at most the number of cells).
         devices: devices the local workers are pinned to in turn (e.g. ``["cuda:0", "cuda:1"]``).
+        slurm: the job array of ``executor="slurm"``.
     """
 
     models: Sequence[str]
@@ -58,6 +90,7 @@ class RunRequest:
     executor: str = "inline"
     jobs: int | None = None
     devices: Sequence[str] = ()
+    slurm: SlurmOptions = field(default_factory=SlurmOptions)
 
     def __post_init__(self) -> None:
         if self.executor not in EXECUTORS:
@@ -66,6 +99,10 @@ class RunRequest:
             raise ConfigError(f"--jobs must be ≥ 1, got {self.jobs}.")
         if (self.jobs is not None or self.devices) and self.executor == "inline":
             raise ConfigError("--jobs and --devices need --executor local (inline runs one cell at a time).")
+        if self.executor == "slurm" and (self.jobs is not None or self.devices):
+            raise ConfigError(
+                "--jobs/--devices are for --executor local; SLURM sizes cells with --slurm-* options."
+            )
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"--threads must be ≥ 1, got {self.threads}.")
         if self.heatmaps < 0:

@@ -24,6 +24,7 @@ from benchmark.run.observer import RunObserver
 from benchmark.run.parallel import run_cells_in_parallel
 from benchmark.run.request import RunRequest
 from benchmark.run.resolve import log_dataset_protocol, resolve_configs
+from benchmark.run.slurm import check_cluster_store, run_cells_on_slurm
 from benchmark.run.threads import cpu_budget
 from benchmark.tracking.store import check_split_digest, configure, ensure_experiment
 
@@ -66,6 +67,8 @@ def run_benchmark(
     if bad:
         raise ConfigError(f"--fold {bad} out of range 0..{total - 1}.")
     uri = configure(request.tracking.uri)
+    if request.executor == "slurm":
+        check_cluster_store(uri)
     client = MlflowClient()
     experiment = request.tracking.experiment or bags.name
     exp_id = ensure_experiment(client, experiment)
@@ -94,7 +97,11 @@ def run_benchmark(
         list(methods.values()), folds, {methods[m]: c.train.epochs for m, c in configs.items()}, workers
     )
     configs = {m: dataclasses.replace(c, tracking=where) for m, c in configs.items()}
-    if request.executor == "local":
+    if request.executor == "slurm":
+        summary.parents, summary.skipped = run_cells_on_slurm(request, ctx, configs, methods)
+        if not request.slurm.wait:
+            return summary  # the array's tasks close the parents and refresh the overview
+    elif request.executor == "local":
         summary.parents, summary.skipped = run_cells_in_parallel(request, ctx, configs, methods)
     else:
         for model, config in configs.items():

@@ -16,7 +16,6 @@ from benchmark.tracking.store import (
     git_commit,
     log_metrics,
     log_params,
-    mark_stale_children,
 )
 
 __all__ = [
@@ -31,5 +30,4 @@ __all__ = [
     "git_commit",
     "log_metrics",
     "log_params",
-    "mark_stale_children",
 ]

@@ -12,14 +12,17 @@ import json
 import logging
 import math
 import os
+import ssl
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
 import mlflow
 import numpy as np
-from mlflow.entities import Metric, Param, Run, RunStatus
+from mlflow.entities import Metric, Param, Run
 from mlflow.tracking import MlflowClient
 
 from benchmark import __version__
@@ -36,6 +39,7 @@ __all__ = [
     "aggregate_folds",
     "check_split_digest",
     "check_tracking_uri",
+    "children",
     "configure",
     "ensure_experiment",
     "find_parent",
@@ -43,7 +47,6 @@ __all__ = [
     "git_commit",
     "log_metrics",
     "log_params",
-    "mark_stale_children",
     "results_json",
     "retire_superseded",
 ]
@@ -52,7 +55,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 _MAX_PARAMS_PER_BATCH = 100
-_OPENED: set[str] = set()  # SQLite stores this process has already created/migrated
+_OPENED: set[str] = set()  # SQLite stores created/migrated and servers reached by this process
 _MAX_METRICS_PER_BATCH = 1000
 
 
@@ -67,10 +70,25 @@ def configure(tracking_uri: str | None) -> str:
         for name in ("mlflow", "alembic"):
             logging.getLogger(name).setLevel(logging.WARNING)
     mlflow.set_tracking_uri(uri)
-    if uri.startswith("sqlite:///") and uri not in _OPENED:
-        _open_sqlite_store_once(uri)
-        _OPENED.add(uri)  # once per process: later calls (the comparison after a run, …) reuse it
+    if uri not in _OPENED:  # once per process: later calls (the comparison after a run, …) reuse it
+        if uri.startswith("sqlite:///"):
+            _open_sqlite_store_once(uri)
+        elif uri.startswith(("http://", "https://")):
+            _check_server(uri, source)
+        _OPENED.add(uri)
     return uri
+
+
+def _check_server(uri: str, option: str) -> None:
+    """Fail at once when nothing answers at ``uri``: MLflow's client retries each request for minutes first
+    (MLFLOW_HTTP_REQUEST_MAX_RETRIES, …_TIMEOUT). Any HTTP answer will do; TLS problems are MLflow's to tell."""
+    try:
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=5).close()
+    except OSError as exc:  # URLError (refused, unknown host), TimeoutError; an HTTPError is an answer
+        reason = getattr(exc, "reason", exc)
+        if not isinstance(exc, urllib.error.HTTPError) and not isinstance(reason, ssl.SSLError):
+            msg = f"{option} {uri}: the MLflow server does not answer ({reason}); start `mlflow server`"
+            raise BenchmarkError(f"{msg} (docs/scaling.md) or fix the URI.") from None
 
 
 _TRACKING_FIX = "use sqlite:///mlflow.db (a file here), sqlite:////abs/path.db or an http(s):// MLflow server"
@@ -168,7 +186,8 @@ def find_parent(client: MlflowClient, exp_id: str, tags: Mapping[str, str]) -> R
     return runs[0] if runs else None
 
 
-def _children(client: MlflowClient, exp_id: str, parent_id: str) -> list[Run]:
+def children(client: MlflowClient, exp_id: str, parent_id: str) -> list[Run]:
+    """Every child run of a parent, newest first."""
     return client.search_runs(
         [exp_id], f"tags.\"mlflow.parentRunId\" = '{parent_id}'", order_by=["attributes.start_time DESC"]
     )
@@ -177,29 +196,18 @@ def _children(client: MlflowClient, exp_id: str, parent_id: str) -> list[Run]:
 def finished_folds(client: MlflowClient, exp_id: str, parent_id: str) -> dict[int, Run]:
     """fold index → newest FINISHED child run of this parent."""
     done: dict[int, Run] = {}
-    for run in _children(client, exp_id, parent_id):
+    for run in children(client, exp_id, parent_id):
         fold = run.data.tags.get("benchmark.fold")
         if run.info.status == "FINISHED" and fold is not None and int(fold) not in done:
             done[int(fold)] = run
     return done
 
 
-def mark_stale_children(client: MlflowClient, exp_id: str, parent_id: str) -> int:
-    """Children left RUNNING by a killed process (SIGKILL cannot clean up) become KILLED; returns count."""
-    n = 0
-    for run in _children(client, exp_id, parent_id):
-        if run.info.status in ("RUNNING", "SCHEDULED"):
-            client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
-            client.set_tag(run.info.run_id, "benchmark.note", "marked KILLED on resume: its process died")
-            n += 1
-    return n
-
-
 def retire_superseded(client: MlflowClient, exp_id: str, parent_id: str, fold: int, by: str) -> int:
     """Soft-delete the KILLED/FAILED children of ``fold`` once run ``by`` has finished it, so the parent lists
     exactly one run per fold (they stay restorable in MLflow's trash, tagged with their successor)."""
     n = 0
-    for run in _children(client, exp_id, parent_id):
+    for run in children(client, exp_id, parent_id):
         tags = run.data.tags
         if tags.get("benchmark.fold") == str(fold) and run.info.status in ("KILLED", "FAILED"):
             client.set_tag(run.info.run_id, "benchmark.superseded_by", by)

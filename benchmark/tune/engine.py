@@ -11,6 +11,7 @@ Trial 0 of a new study is the model's default configuration (enqueued), so tunin
 from __future__ import annotations
 
 import logging
+import os
 
 import optuna
 from mlflow.tracking import MlflowClient
@@ -19,8 +20,10 @@ from benchmark.core.config import SELECTION_METRICS, RunConfig
 from benchmark.core.errors import ConfigError
 from benchmark.data import BagCollection
 from benchmark.run.resolve import expand_models, resolve_run_config
-from benchmark.tracking.store import configure
+from benchmark.run.slurm import check_cluster_store
+from benchmark.tracking.store import DEFAULT_TRACKING_URI, configure
 from benchmark.tune.request import PRUNERS, StudySummary, TuneObserver, TuneRequest, make_pruner, study_name
+from benchmark.tune.slurm_workers import run_workers_on_slurm
 from benchmark.tune.space import space_for
 from benchmark.tune.storage import quiet_experimental, storage_kind, supports_many_workers
 from benchmark.tune.trial_runs import finalize_study_runs, study_experiment
@@ -61,6 +64,15 @@ def _validate(request: TuneRequest) -> None:
             f"--workers {request.workers} needs a storage several processes can write at once, but "
             f"{request.storage_url} is SQLite (one writer at a time); use --storage postgresql://user:pw@host/db "
             "(also for several machines) or --storage journal:optuna.log (one machine)."
+        )
+    if request.executor == "slurm":
+        if storage_kind(request.storage_url) != "server":
+            raise ConfigError(
+                f"--executor slurm needs a study storage every node can reach: --storage "
+                f"postgresql://user:pw@host/db, not {request.storage_url}."
+            )
+        check_cluster_store(
+            request.tracking.uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
         )
     make_pruner(request.pruner)
     if request.metric not in SELECTION_METRICS:
@@ -148,7 +160,9 @@ def run_tune(request: TuneRequest, observer: TuneObserver | None = None) -> list
         study_experiment(client, name, budget)  # created here, before any worker, so workers never race on it
         observer.on_study_start(model, name, request.trials, existing)
         setup = StudySetup(request, model, name, budget, request.trials)
-        if request.workers == 1:
+        if request.executor == "slurm":
+            run_workers_on_slurm(setup, observer, study)
+        elif request.workers == 1:
             optimize(setup, bags, splits, observer, study)
         else:
             run_workers(setup, observer, study)

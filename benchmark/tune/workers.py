@@ -28,7 +28,7 @@ from benchmark.tune.space import space_for
 from benchmark.tune.storage import open_storage
 from benchmark.tune.trial_runs import MlflowTrialHooks, study_experiment
 
-__all__ = ["StudySetup", "load_data", "open_study", "optimize", "run_workers", "worker_main"]
+__all__ = ["StudySetup", "load_data", "open_study", "optimize", "poll_trials", "run_workers", "worker_main"]
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ def run_workers(setup: StudySetup, observer: TuneObserver, study: optuna.Study) 
     try:
         while any(p.is_alive() for p in procs):
             time.sleep(1.0)
-            seen = _poll(study, seen, observer, setup.model)
+            seen = poll_trials(study, seen, observer, setup.model)
     except BaseException:
         for p in procs:
             p.terminate()
@@ -171,7 +171,7 @@ def run_workers(setup: StudySetup, observer: TuneObserver, study: optuna.Study) 
     finally:
         for p in procs:
             p.join()
-    _poll(study, seen, observer, setup.model)
+    poll_trials(study, seen, observer, setup.model)
     failed = [p.exitcode for p in procs if p.exitcode != 0]
     if failed:
         raise BenchmarkError(
@@ -180,7 +180,8 @@ def run_workers(setup: StudySetup, observer: TuneObserver, study: optuna.Study) 
         )
 
 
-def _poll(study: optuna.Study, seen: set[int], observer: TuneObserver, model: str) -> set[int]:
+def poll_trials(study: optuna.Study, seen: set[int], observer: TuneObserver, model: str) -> set[int]:
+    """Report the trials that finished since ``seen`` (their numbers); returns the updated set."""
     for t in study.get_trials(deepcopy=False):
         if t.state.is_finished() and t.number not in seen:
             seen.add(t.number)

@@ -7,7 +7,6 @@ instead, so CI cannot skip them silently. The jobs are in ``tests/cluster/jobs.p
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -27,21 +26,6 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULT_TIMEOUT_S = 120
 
 pytestmark = pytest.mark.timeout(3 * RESULT_TIMEOUT_S)
-
-
-@pytest.fixture(scope="module")
-def slurm_partition() -> str:
-    """The partition .ci/slurm.sh exports; skip locally without a cluster, fail under CI (no silent skip)."""
-    missing = None
-    if not os.environ.get("HMIL_BENCH_TEST_SLURM"):
-        missing = "HMIL_BENCH_TEST_SLURM is not set: start a cluster with `source .ci/slurm.sh`"
-    elif submitit is None:
-        missing = "submitit is not installed (pip install 'submitit>=1.5')"
-    if missing:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true but {missing} before the tests (.ci/run must do it).")
-        pytest.skip(missing)
-    return os.environ.get("HMIL_BENCH_SLURM_PARTITION", "debug")
 
 
 @pytest.fixture

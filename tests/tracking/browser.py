@@ -151,12 +151,17 @@ def table_rows(dom: str) -> list[list[str]]:
 
 
 @contextmanager
-def mlflow_server(backend_uri: str, log: Path, *, timeout: float = 90) -> Iterator[str]:
-    """``mlflow server`` on ``backend_uri`` at a free loopback port; yields its base URL once /health answers."""
+def mlflow_server(
+    backend_uri: str, log: Path, *, artifacts: Path | None = None, timeout: float = 90
+) -> Iterator[str]:
+    """``mlflow server`` on ``backend_uri`` at a free loopback port; yields its base URL once /health answers.
+    With ``artifacts`` the server stores and serves (proxies) the runs' artifacts there, as a team server does."""
     port = free_port()
     exe = Path(sys.executable).with_name("mlflow")
     cmd = [str(exe), "server", "--backend-store-uri", backend_uri, "--host", "127.0.0.1"]
     cmd += ["--port", str(port), "--workers", "1"]
+    if artifacts is not None:
+        cmd += ["--artifacts-destination", str(artifacts), "--serve-artifacts"]
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no job runner and huey workers
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
