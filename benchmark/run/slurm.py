@@ -157,7 +157,12 @@ def run_cells_on_slurm(
         len(tasks), jobs[0].job_id.split("_")[0], opts.folder, ctx.bags.name,
     )  # fmt: skip
     if opts.wait:
-        _follow(executor, dict(zip(jobs, tasks, strict=True)), ctx, opts, folds, locks)
+        try:
+            _follow(executor, dict(zip(jobs, tasks, strict=True)), ctx, opts, folds, locks)
+        except KeyboardInterrupt:
+            for method in {t.method for t in tasks}:
+                ctx.client.set_terminated(parents[method], "KILLED")
+            raise
     return parents, skipped
 
 

@@ -4,6 +4,7 @@ SIGKILLed are retried without leaving duplicate or missing folds."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -168,3 +169,100 @@ def test_tune_workers_as_a_slurm_array_fill_one_study(tmp_path, slurm_partition,
     assert len({r.data.tags["optuna.worker"] for r in runs}) == 2  # both array tasks ran trials
     logs = list((tmp_path / "logs").glob("*_log.out"))
     assert len(logs) == 2  # one SLURM task per worker
+
+
+def _planner(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(CLI), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+
+
+def _long_cells(tmp_path: Path, uri: str, experiment: str, *extra: str) -> list[str]:
+    """One model, 2 folds of ~20 s each (400 epochs, no early stop), one cell at a time."""
+    return _args(
+        tmp_path, uri, experiment,
+        "--models", "abmil", "--folds", "2", "--epochs", "400", "--set", "train.patience=1000",
+        "--executor", "slurm", "--slurm-array-parallelism", "1", "--slurm-folder", str(tmp_path / "logs"), *extra,
+    )  # fmt: skip
+
+
+def test_a_user_error_in_a_cell_is_reported_and_not_retried(tmp_path, slurm_partition, tracking_server):
+    experiment = f"slurm-usererr-{uuid.uuid4().hex[:8]}"
+    args = _long_cells(tmp_path, tracking_server, experiment, "--wait", "--slurm-partition", slurm_partition)
+    planner = _planner(args)
+    try:
+        _wait_for_running_child(tracking_server, experiment, "0", time.monotonic() + 240)
+        (split,) = (tmp_path / "splits").rglob("*.csv")
+        split.write_text(split.read_text().replace("train", "val", 1))  # the fold-1 task reads a broken file
+        out, _ = planner.communicate(timeout=300)
+    finally:
+        if planner.poll() is None:
+            os.killpg(planner.pid, signal.SIGKILL)
+    assert planner.returncode == 2, out[-3000:]
+    assert "error: 1 cell(s) failed: abmil fold 1: split file" in out and "resubmitted" not in out, out[
+        -3000:
+    ]
+    (parent,) = _runs(tracking_server, experiment, "parent")
+    assert parent.info.status != "FINISHED"  # a parent with a missing fold is never FINISHED
+    assert [f.data.tags["benchmark.fold"] for f in _runs(tracking_server, experiment, "fold")] == ["0"]
+
+
+def test_ctrl_c_cancels_the_array_and_marks_the_cells_killed(tmp_path, slurm_partition, tracking_server):
+    experiment = f"slurm-ctrlc-{uuid.uuid4().hex[:8]}"
+    args = _long_cells(tmp_path, tracking_server, experiment, "--wait", "--slurm-partition", slurm_partition)
+    planner = _planner(args)
+    try:
+        child = _wait_for_running_child(tracking_server, experiment, "0", time.monotonic() + 240)
+        planner.send_signal(signal.SIGINT)  # Ctrl-C in the submitting terminal
+        out, _ = planner.communicate(timeout=120)
+    finally:
+        if planner.poll() is None:
+            os.killpg(planner.pid, signal.SIGKILL)
+    assert planner.returncode != 0, out[-3000:]
+    array = child.data.tags["benchmark.worker.slurm_job"].split("_")[0]
+    deadline = time.monotonic() + 60
+    while subprocess.run(["squeue", "-h", "-j", array], capture_output=True, text=True).stdout.strip():
+        assert time.monotonic() < deadline, "the array is still queued or running after Ctrl-C"
+        time.sleep(1)
+    (parent,) = _runs(tracking_server, experiment, "parent")
+    assert parent.info.status == "KILLED"
+    assert {f.info.status for f in _runs(tracking_server, experiment, "fold")} == {"KILLED"}
+
+
+def test_without_wait_the_last_task_closes_the_parent_once(
+    tmp_path, slurm_partition, tracking_server, capsys
+):
+    experiment = f"slurm-nowait-{uuid.uuid4().hex[:8]}"
+    models = ["--models", "abmil,meanpool", "--folds", "2", "--epochs", "2"]
+    slurm = [
+        "--executor",
+        "slurm",
+        "--slurm-partition",
+        slurm_partition,
+        "--slurm-folder",
+        str(tmp_path / "logs"),
+    ]
+    assert main(_args(tmp_path, tracking_server, experiment, *models, *slurm)) == 0  # returns once submitted
+    deadline = time.monotonic() + 240
+    while not all(p.info.status == "FINISHED" for p in _runs(tracking_server, experiment, "parent")):
+        assert time.monotonic() < deadline, "the parents were not closed by the array's tasks"
+        time.sleep(2)
+    client = MlflowClient(tracking_server)
+    for parent in _runs(tracking_server, experiment, "parent"):
+        history = client.get_metric_history(parent.info.run_id, "test.fine.auc.mean")
+        assert len(history) == 1  # closed exactly once
+        assert parent.data.tags["benchmark.folds_finished"] == "2"
+    capsys.readouterr()
+    status_args = [
+        "status",
+        "--experiment",
+        experiment,
+        "--tracking-uri",
+        tracking_server,
+        "--format",
+        "json",
+    ]
+    assert main(status_args) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert sorted(s["method"] for s in status) == ["abmil", "meanpool"]
+    assert all(s["folds"]["finished"] == [0, 1] and s["folds"]["pending"] == [] for s in status)
