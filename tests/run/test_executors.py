@@ -84,3 +84,16 @@ def test_jobs_without_local_is_one_error_line(tmp_path, capsys):
     code = main(["run", "--dataset", "digits-panda", "--models", "abmil", "--jobs", "2"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: --jobs and --devices need --executor local")
+
+
+def test_slurm_refuses_a_sqlite_store_with_one_line(tmp_path, capsys):
+    code = main(
+        [
+            "run", "--dataset", "digits-panda", "--models", "abmil", "--executor", "slurm",
+            "--cache-dir", str(tmp_path / "cache"), "--splits-dir", str(tmp_path / "splits"),
+            "--tracking-uri", f"sqlite:///{tmp_path}/m.db",
+        ]
+    )  # fmt: skip
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(err) == 1
+    assert "SQLite is not safe for workers on several nodes" in err[0] and "http://HOST:5000" in err[0]
