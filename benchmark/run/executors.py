@@ -13,10 +13,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import multiprocessing
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from benchmark.core.config import RunConfig, TrackingConfig
@@ -24,7 +25,7 @@ from benchmark.core.errors import ConfigError, SplitError
 from benchmark.core.hashing import config_hash
 from benchmark.cv.files import fold_indices, splits_of
 from benchmark.data import load_dataset
-from benchmark.run.model_runs import RunContext, run_fold
+from benchmark.run.model_runs import RunContext, close_model, open_model, run_fold
 from benchmark.run.observer import RunObserver
 from benchmark.run.outcome import FoldOutcome
 from benchmark.run.request import RunRequest
@@ -32,7 +33,16 @@ from benchmark.run.resolve import resolve_configs
 from benchmark.run.threads import apply_thread_policy, cpu_budget
 from benchmark.tracking.store import configure
 
-__all__ = ["CellTask", "cell_context", "init_worker", "run_cell", "run_local", "worker_threads"]
+__all__ = [
+    "CellPlan",
+    "CellTask",
+    "cell_context",
+    "init_worker",
+    "plan_cells",
+    "run_cell",
+    "run_local",
+    "worker_threads",
+]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +71,53 @@ class CellTask:
     exp_id: str
     digest: str
     tracking: TrackingConfig
+
+
+@dataclass
+class CellPlan:
+    """The cells of a run before any starts: every parent opened, the unfinished cells as tasks.
+
+    Attributes:
+        parents: method → parent run id.
+        skipped: method → folds not run here (finished, or running in another live worker).
+        done: method → fold → FINISHED child run (grows as cells finish).
+        elsewhere: method → folds a live worker of another run is doing.
+        configs: method → resolved config.
+        tasks: the cells to run.
+    """
+
+    parents: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, list[int]] = field(default_factory=dict)
+    done: dict[str, dict[int, Run]] = field(default_factory=dict)
+    elsewhere: dict[str, set[int]] = field(default_factory=dict)
+    configs: dict[str, RunConfig] = field(default_factory=dict)
+    tasks: list[CellTask] = field(default_factory=list)
+
+    def complete(self, method: str, folds: Sequence[int]) -> bool:
+        """Whether every fold of ``method`` is finished (or being done by another live worker)."""
+        return all(f in self.done[method] or f in self.elsewhere[method] for f in folds)
+
+
+def plan_cells(
+    request: RunRequest, ctx: RunContext, configs: Mapping[str, RunConfig], methods: Mapping[str, str]
+) -> CellPlan:
+    """Open every parent before any cell starts and list the unfinished cells; a method with nothing left to
+    run is closed here, as inline closes it."""
+    plan = CellPlan()
+    for model, config in configs.items():
+        method = methods[model]
+        plan.parents[method], plan.done[method], live = open_model(ctx, config, method, request.parent_tags)
+        plan.elsewhere[method], plan.configs[method] = live, config
+        plan.skipped[method] = sorted(f for f in ctx.folds if f in plan.done[method] or f in live)
+        ctx.observer.on_model_start(method, ctx.folds, plan.skipped[method], config.train.epochs)
+        todo = [f for f in ctx.folds if f not in plan.done[method] and f not in live]
+        plan.tasks += [
+            CellTask(request, model, method, f, plan.parents[method], ctx.exp_id, ctx.digest, config.tracking)
+            for f in todo
+        ]
+        if not todo:
+            close_model(ctx, config, method, plan.parents[method], plan.done[method])
+    return plan
 
 
 def worker_threads(jobs: int, devices: Sequence[str]) -> int:
@@ -130,7 +187,8 @@ def run_cell(task: CellTask, context: tuple[RunContext, RunConfig] | None = None
     ctx, config = context or cell_context(task)
     ctx = dataclasses.replace(ctx, observer=keep)
     run = run_fold(ctx, config, task.method, task.parent_id, task.fold)
-    assert keep.outcome is not None  # run_fold calls on_fold_end before returning (not user input)
+    if keep.outcome is None:  # run_fold reports every finished fold; this would be a bug, not bad input
+        raise RuntimeError(f"{task.method} fold {task.fold}: run_fold returned without an outcome")
     return run.info.run_id, dataclasses.replace(keep.outcome, state_dict={})
 
 

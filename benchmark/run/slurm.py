@@ -23,8 +23,8 @@ from pathlib import Path
 from benchmark.compare.overview import update_overview
 from benchmark.core.config import RunConfig
 from benchmark.core.errors import BenchmarkError, ConfigError, TrainingError
-from benchmark.run.executors import CellTask, cell_context, init_worker, run_cell
-from benchmark.run.model_runs import RunContext, close_model, open_model
+from benchmark.run.executors import CellTask, cell_context, init_worker, plan_cells, run_cell
+from benchmark.run.model_runs import RunContext, close_model
 from benchmark.run.outcome import FoldOutcome
 from benchmark.run.request import RunRequest, SlurmOptions
 from benchmark.tracking.liveness import mark_stale_fold
@@ -136,17 +136,8 @@ def run_cells_on_slurm(
             ``retries`` times); their child runs are FAILED/KILLED and their parents not FINISHED.
     """
     opts = request.slurm
-    parents, skipped, tasks = {}, {}, []
-    for model, config in configs.items():
-        method = methods[model]
-        parents[method], done, live = open_model(ctx, config, method, request.parent_tags)
-        skipped[method] = sorted(f for f in ctx.folds if f in done or f in live)
-        ctx.observer.on_model_start(method, ctx.folds, skipped[method], config.train.epochs)
-        tasks += [
-            CellTask(request, model, method, f, parents[method], ctx.exp_id, ctx.digest, config.tracking)
-            for f in ctx.folds
-            if f not in done and f not in live
-        ]
+    plan = plan_cells(request, ctx, configs, methods)
+    parents, skipped, tasks = plan.parents, plan.skipped, plan.tasks
     if not tasks:
         return parents, skipped
     folds, locks = list(ctx.folds), str(Path(opts.folder).resolve() / "locks")
