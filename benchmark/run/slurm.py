@@ -69,7 +69,7 @@ def _close_once(
     try:
         update_overview(
             task.tracking.uri,
-            ctx.bags.name if not task.tracking.experiment else task.tracking.experiment,
+            task.tracking.experiment or ctx.bags.name,
             split_digest=task.digest,
         )
     except Exception:  # noqa: BLE001 - the parent is closed; the overview is a convenience
@@ -163,6 +163,7 @@ def _follow(executor, pending: dict, ctx: RunContext, opts: SlurmOptions, folds,
 
     attempts = {id(t): 1 for t in pending.values()}
     failures: list[str] = []
+    failed: list[tuple[CellTask, str]] = []
     try:
         while pending:
             for job in [j for j in pending if j.done()]:
@@ -190,9 +191,11 @@ def _follow(executor, pending: dict, ctx: RunContext, opts: SlurmOptions, folds,
                         pending[new] = task
                     else:
                         failures.append(f"{task.method} fold {task.fold}: job {job.job_id} died ({reason})")
+                        failed.append((task, reason))
                     continue
                 if result.error:
                     failures.append(f"{task.method} fold {task.fold}: {result.error}")
+                    failed.append((task, result.error))
                 else:
                     ctx.observer.on_fold_end(task.method, task.fold, result.outcome)
             if pending:
@@ -203,6 +206,8 @@ def _follow(executor, pending: dict, ctx: RunContext, opts: SlurmOptions, folds,
             mark_stale_fold(ctx.client, ctx.exp_id, task.parent_id, task.fold, "cancelled (Ctrl-C)")
         raise
     if failures:
+        for parent_id in {t.parent_id for t, _ in failed}:  # as inline: a parent whose fold failed is FAILED
+            ctx.client.set_terminated(parent_id, "FAILED")
         raise TrainingError(
             f"{len(failures)} cell(s) failed: " + "; ".join(failures) + f" (logs in {opts.folder})"
         )

@@ -203,7 +203,7 @@ def test_a_user_error_in_a_cell_is_reported_and_not_retried(tmp_path, slurm_part
         -3000:
     ]
     (parent,) = _runs(tracking_server, experiment, "parent")
-    assert parent.info.status != "FINISHED"  # a parent with a missing fold is never FINISHED
+    assert parent.info.status == "FAILED"  # as inline: a parent whose fold failed is FAILED, never FINISHED
     assert [f.data.tags["benchmark.fold"] for f in _runs(tracking_server, experiment, "fold")] == ["0"]
 
 
