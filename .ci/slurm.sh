@@ -111,6 +111,7 @@ chmod 600 "$SLURM_DIR/slurmdbd.conf"  # slurmdbd refuses a readable one (it hold
 # 127.0.0.1 so that nothing depends on DNS or /etc/hosts. AccountingStoragePass is the munge socket used to
 # talk to slurmdbd (AuthInfo does not cover that connection). KillWait: SIGKILL 5 s after a cancel's SIGTERM
 # (submitit's workers ignore SIGTERM). config_overrides: trust this file, never drain the node over hardware.
+# cred_expire=10: a requeued job may start again after 10 s instead of the default 120 s (the requeue test).
 cat >"$SLURM_CONF" <<EOF
 ClusterName=hmilci
 SlurmctldHost=$SLURM_HOST(127.0.0.1)
@@ -120,7 +121,7 @@ SlurmUser=$(id -un)
 SlurmdUser=$(id -un)
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$SLURM_MUNGE_SOCKET
+AuthInfo=socket=$SLURM_MUNGE_SOCKET,cred_expire=10
 StateSaveLocation=$SLURM_DIR/state
 SlurmdSpoolDir=$SLURM_DIR/spool
 SlurmctldPidFile=$SLURM_DIR/slurmctld.pid

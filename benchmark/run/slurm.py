@@ -27,8 +27,8 @@ from benchmark.run.executors import CellTask, cell_context, init_worker, plan_ce
 from benchmark.run.model_runs import RunContext, close_model
 from benchmark.run.outcome import FoldOutcome
 from benchmark.run.request import RunRequest, SlurmOptions
-from benchmark.tracking.liveness import mark_stale_fold
-from benchmark.tracking.store import finished_folds
+from benchmark.tracking.liveness import mark_stale_fold, worker_tags
+from benchmark.tracking.store import children, finished_folds
 
 __all__ = ["CellResult", "check_cluster_store", "run_cells_on_slurm", "slurm_cell", "slurm_executor"]
 
@@ -77,12 +77,30 @@ def _close_once(
     return True
 
 
+def _forget_earlier_attempt(ctx: RunContext, task: CellTask) -> None:
+    """A requeued job (pre-empted, node failure, ``scontrol requeue``) starts its cell again under the same
+    job id: the child run its earlier attempt left RUNNING is dead, so it becomes KILLED (and is retired once
+    this attempt finishes)."""
+    mine = worker_tags().get("benchmark.worker.slurm_job")
+    for run in children(ctx.client, task.exp_id, task.parent_id):
+        tags = run.data.tags
+        if (
+            run.info.status == "RUNNING"
+            and tags.get("benchmark.fold") == str(task.fold)
+            and mine
+            and tags.get("benchmark.worker.slurm_job") == mine
+        ):
+            mark_stale_fold(ctx.client, task.exp_id, task.parent_id, task.fold, f"job {mine} was requeued")
+            return
+
+
 def slurm_cell(task: CellTask, folds: Sequence[int], locks: str) -> CellResult:
     """One array task: run the cell, then close its parent if it was the last one (exactly once)."""
     gpus = int(os.environ.get("SLURM_GPUS_PER_TASK", "0") or 0)
     init_worker("cuda" if gpus else None, int(os.environ.get("SLURM_CPUS_PER_TASK", "1") or 1))
     try:
         context = cell_context(task)
+        _forget_earlier_attempt(context[0], task)
         run_id, outcome = run_cell(task, context)
     except BenchmarkError as exc:  # deterministic: retrying would fail again
         return CellResult(None, None, error=str(exc))
@@ -111,7 +129,8 @@ def slurm_executor(opts: SlurmOptions, name: str):  # noqa: ANN202 - submitit is
         "timeout_min": opts.time_min,
         "cpus_per_task": opts.cpus_per_task,
         "slurm_array_parallelism": opts.array_parallelism,
-        "slurm_additional_parameters": {"chdir": os.getcwd()},
+        # requeue: a pre-empted or failed-node task starts its cell again (see _forget_earlier_attempt)
+        "slurm_additional_parameters": {"chdir": os.getcwd(), "requeue": True},
     }
     if opts.partition:
         params["slurm_partition"] = opts.partition

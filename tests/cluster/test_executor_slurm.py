@@ -266,3 +266,23 @@ def test_without_wait_the_last_task_closes_the_parent_once(
     status = json.loads(capsys.readouterr().out)
     assert sorted(s["method"] for s in status) == ["abmil", "meanpool"]
     assert all(s["folds"]["finished"] == [0, 1] and s["folds"]["pending"] == [] for s in status)
+
+
+def test_a_requeued_task_redoes_its_cell_without_a_duplicate(tmp_path, slurm_partition, tracking_server):
+    """Pre-emption as SLURM does it (``scontrol requeue``), without --wait: the task starts its cell again under
+    the same job id, the earlier attempt's RUNNING child becomes KILLED and is retired."""
+    experiment = f"slurm-requeue-{uuid.uuid4().hex[:8]}"
+    assert main(_long_cells(tmp_path, tracking_server, experiment, "--slurm-partition", slurm_partition)) == 0
+    child = _wait_for_running_child(tracking_server, experiment, "0", time.monotonic() + 240)
+    job = child.data.tags["benchmark.worker.slurm_job"]
+    subprocess.run(["scontrol", "requeue", job], check=True, timeout=30, capture_output=True)
+    deadline = time.monotonic() + 400
+    while not all(p.info.status == "FINISHED" for p in _runs(tracking_server, experiment, "parent")):
+        assert time.monotonic() < deadline, "the parent was not closed after the requeue"
+        time.sleep(2)
+    folds = _runs(tracking_server, experiment, "fold")
+    assert sorted(f.data.tags["benchmark.fold"] for f in folds) == ["0", "1"]
+    assert all(f.info.status == "FINISHED" for f in folds)
+    (dead,) = _runs(tracking_server, experiment, "fold", deleted=True)
+    assert dead.info.run_id == child.info.run_id and dead.info.status == "KILLED"
+    assert dead.data.tags["benchmark.note"] == f"marked KILLED: job {job} was requeued"
