@@ -125,7 +125,7 @@ def worker_threads(jobs: int, devices: Sequence[str]) -> int:
     return 1 if devices else max(1, cpu_budget() // jobs)
 
 
-_WORKER: dict[str, object] = {}  # per worker process: its device and thread count
+_WORKER: dict[str, object] = {}  # per worker process: its device
 
 
 def _init_worker(devices: multiprocessing.Queue | None, threads: int) -> None:
@@ -195,7 +195,7 @@ def run_cell(task: CellTask, context: tuple[RunContext, RunConfig] | None = None
 def init_worker(device: str | None, threads: int) -> None:
     """Pin this worker process to ``device`` (None: the config's) and ``threads`` torch threads."""
     _WORKER["device"] = device
-    _WORKER["threads"] = apply_thread_policy(threads)
+    apply_thread_policy(threads)
 
 
 def run_local(

@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 
 from benchmark.cli.main import main
 from benchmark.cli.run import ui_url
+from tests.requirements import require
 from tests.tracking.browser import chromium, dump_dom, mlflow_server, page_text, screenshot, table_rows
 
 # Text of MLflow 3's GenAI experiment overview (its cards), never on the model-training runs page.
@@ -30,11 +31,7 @@ def _shots() -> Path | None:
 
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory):
-    if chromium() is None:
-        reason = "chromium is not installed (Debian: apt-get install chromium)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true but {reason}: .ci/run must install it")
-        pytest.skip(reason)
+    require(None if chromium() else "chromium is not installed (Debian: apt-get install chromium)")
     tmp = tmp_path_factory.mktemp("ui")
     uri = f"sqlite:///{tmp}/mlflow.db"
     store = ["--dataset", "digits-panda", "--tracking-uri", uri]

@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+from tests.requirements import require
+
 
 def tune_args(tmp, *extra: str, storage: str | None = None) -> list[str]:
     """`benchmark tune` arguments on panda-sim at scale 0.2 (48 slides), one thread, files under ``tmp``."""
@@ -37,11 +39,5 @@ def tune_args(tmp, *extra: str, storage: str | None = None) -> list[str]:
 def postgres_url() -> str:
     """The PostgreSQL URL .ci/run exports; skip locally without one, fail under CI (no silent skip)."""
     url = os.environ.get("HMIL_BENCH_TEST_POSTGRES")
-    if not url:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(
-                "CI=true but HMIL_BENCH_TEST_POSTGRES is not set: .ci/run must start PostgreSQL "
-                "(source .ci/postgres.sh) before the tests."
-            )
-        pytest.skip("HMIL_BENCH_TEST_POSTGRES not set (start one with `source .ci/postgres.sh`)")
+    require(None if url else "HMIL_BENCH_TEST_POSTGRES not set (start one with `source .ci/postgres.sh`)")
     return url
